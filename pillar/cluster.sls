@@ -1,0 +1,22 @@
+#!py
+"""Pillar from the node table, checked when pillar renders (see nodetable.py).
+
+The table is pillar/nodes.yaml unless the master (or salt-call) config sets
+``jetson_node_table: /path/to/table.yaml`` (the lab does).
+"""
+import importlib.util
+import os
+
+
+def _nodetable():
+    path = os.path.join(os.path.dirname(__file__), "nodetable.py")
+    spec = importlib.util.spec_from_file_location("jetson_nodetable", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run():
+    nodetable = _nodetable()
+    cluster = nodetable.load(__opts__.get("jetson_node_table"))
+    return nodetable.pillar_for(cluster, __opts__["id"])
