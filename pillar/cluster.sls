@@ -19,4 +19,7 @@ def _nodetable():
 def run():
     nodetable = _nodetable()
     cluster = nodetable.load(__opts__.get("jetson_node_table"))
+    if __opts__.get("__role") == "master":
+        # The master's own pillar (orchestration): the table, no node of its own.
+        return {"cluster": cluster}
     return nodetable.pillar_for(cluster, __opts__["id"])

@@ -238,4 +238,18 @@ def pillar_for(cluster: dict, node_id: str) -> dict[str, Any]:
             "package_dir": f"{package_mount['path']}/{package['dir']}",
         },
         "sudoers": {"user": user["name"]},
+        # The SSH mesh: public user keys and public host keys only (never private ones).
+        "mine_functions": {
+            "ssh_mesh_user_keys": [
+                {"mine_function": "ssh.user_keys"},
+                {"user": user["name"]},
+                {"prvfile": False},
+            ],
+            "ssh_mesh_host_keys": [
+                {"mine_function": "ssh.host_keys"},
+                {"keydir": "/etc/ssh"},
+                {"private": False},
+                {"certs": False},
+            ],
+        },
     }

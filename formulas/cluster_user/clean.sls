@@ -1,0 +1,7 @@
+{#- Removes the account but never its home: it holds the NFS mount points and user data. #}
+{%- from tpldir ~ "/map.jinja" import cluster_user as u with context %}
+
+cluster-user-account-absent:
+  user.absent:
+    - name: {{ u.name }}
+    - purge: False

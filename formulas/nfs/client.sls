@@ -1,0 +1,69 @@
+{#- Every node sees master i's export at ~/cloud/<i>: NFS with automount, or a bind on the master itself. #}
+{%- from tpldir ~ "/map.jinja" import nfs with context %}
+{%- set client = nfs.client %}
+{%- set nfs_options = (["nfsvers=" ~ nfs.version] + client.options) | join(",") %}
+{%- set cloud_dir = salt["file.dirname"](client.mounts[0].path) if client.mounts else none %}
+
+include:
+  - cluster_user
+
+nfs-client-packages:
+  pkg.installed:
+    - pkgs: {{ client.packages | json }}
+
+{%- for mount in client.mounts %}
+nfs-client-mountpoint-{{ mount.index }}:
+  file.directory:
+    - name: {{ mount.path }}
+    - makedirs: True
+    - require:
+      - file: nfs-client-cloud-dir
+
+nfs-client-mount-{{ mount.index }}:
+  mount.fstab_present:
+{%- if mount.bind %}
+    - name: {{ nfs.server.mountpoint }}
+    - fs_vfstype: none
+    - fs_mntops: {{ client.bind_options | join(",") }}
+{%- else %}
+    - name: {{ mount.server_ip }}:{{ nfs.server.mountpoint }}
+    - fs_vfstype: nfs
+    - fs_mntops: {{ nfs_options }}
+{%- endif %}
+    - fs_file: {{ mount.path }}
+    - match_on: name
+    - mount: False
+    - require:
+      - file: nfs-client-mountpoint-{{ mount.index }}
+      - pkg: nfs-client-packages
+
+{%- if nfs.mount_now %}
+nfs-client-automount-{{ mount.index }}:
+  service.running:
+    - name: {{ mount.unit }}.automount
+    - require:
+      - cmd: nfs-client-daemon-reload
+{%- endif %}
+{%- endfor %}
+
+{#- ~/cloud itself is local and belongs to the user; the mount points below it are left alone. #}
+{%- if cloud_dir %}
+nfs-client-cloud-dir:
+  file.directory:
+    - name: {{ cloud_dir }}
+    - user: {{ client.owner }}
+    - group: {{ client.owner }}
+    - mode: '0755'
+    - require:
+      - file: cluster-user-home
+{%- endif %}
+
+{%- if nfs.mount_now and client.mounts %}
+nfs-client-daemon-reload:
+  cmd.run:
+    - name: systemctl daemon-reload
+    - onchanges:
+{%- for mount in client.mounts %}
+      - mount: nfs-client-mount-{{ mount.index }}
+{%- endfor %}
+{%- endif %}

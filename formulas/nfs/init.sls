@@ -1,0 +1,5 @@
+include:
+  - {{ tpldir }}.client
+{%- if salt["pillar.get"]("nfs:server:enabled") %}
+  - {{ tpldir }}.server
+{%- endif %}

@@ -1,0 +1,11 @@
+{#- Removes the mesh files; keeps the node's own keypair (removing it would lock out its jobs). #}
+{%- from tpldir ~ "/map.jinja" import ssh_mesh with context %}
+{%- set home = salt["user.info"](ssh_mesh.user).get("home", "/home/" ~ ssh_mesh.user) %}
+
+ssh-mesh-authorized-keys-absent:
+  file.absent:
+    - name: {{ home }}/.ssh/authorized_keys
+
+ssh-mesh-known-hosts-absent:
+  file.absent:
+    - name: {{ ssh_mesh.known_hosts_file }}

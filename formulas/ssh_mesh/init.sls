@@ -1,0 +1,35 @@
+{#- The SSH mesh: every node trusts exactly the cluster's user keys and pins every node's host keys. #}
+{%- from tpldir ~ "/map.jinja" import ssh_mesh with context %}
+{%- set home = salt["user.info"](ssh_mesh.user).get("home", "/home/" ~ ssh_mesh.user) %}
+{%- set authorized = salt["ssh_mesh.authorized_keys"](ssh_mesh.peers, ssh_mesh.user) %}
+{%- set known = salt["ssh_mesh.known_hosts"](ssh_mesh.peers) %}
+
+include:
+  - {{ tpldir }}.keys
+
+ssh-mesh-authorized-keys:
+  file.managed:
+    - name: {{ home }}/.ssh/authorized_keys
+    - contents: {{ (["# Managed by Salt (formula ssh_mesh): the cluster's keys, from the mine."] + authorized) | json }}
+    - user: {{ ssh_mesh.user }}
+    - group: {{ ssh_mesh.user }}
+    - mode: '0600'
+    - require:
+      - file: ssh-mesh-user-dir
+
+ssh-mesh-known-hosts:
+  file.managed:
+    - name: {{ ssh_mesh.known_hosts_file }}
+    - contents: {{ (["# Managed by Salt (formula ssh_mesh): host keys of every node, from the mine."] + known) | json }}
+    - user: root
+    - group: root
+    - mode: '0644'
+    - require:
+      - pkg: ssh-mesh-packages
+
+ssh-mesh-sshd:
+  service.running:
+    - name: {{ ssh_mesh.service }}
+    - enable: True
+    - require:
+      - pkg: ssh-mesh-packages

@@ -1,0 +1,6 @@
+{%- from tpldir ~ "/map.jinja" import sudoers with context %}
+{%- for name in sudoers.files %}
+sudoers-dropin-{{ name }}-absent:
+  file.absent:
+    - name: {{ sudoers.dir }}/{{ name }}
+{%- endfor %}

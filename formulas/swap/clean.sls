@@ -1,0 +1,16 @@
+{%- from tpldir ~ "/map.jinja" import swap with context %}
+swap-off:
+  cmd.run:
+    - name: swapoff {{ swap.file }}
+    - onlyif: grep -q '^{{ swap.file }} ' /proc/swaps
+
+swap-fstab-absent:
+  mount.fstab_absent:
+    - name: {{ swap.file }}
+    - fs_file: none
+
+swap-file-absent:
+  file.absent:
+    - name: {{ swap.file }}
+    - require:
+      - cmd: swap-off

@@ -1,0 +1,20 @@
+{#- The astro node: formulas composed by the node's roles in the node table. #}
+{%- set node = salt["pillar.get"]("node", {}) %}
+{%- if not node %}
+{{ raise("minion " ~ grains.id ~ ": pillar has no `node`; is pillar/cluster.sls in the pillar top?") }}
+{%- endif %}
+{%- set gpu_stack = node.gpu or salt["pillar.get"]("gpu_stack:install_without_gpu", False) %}
+include:
+  - cluster_user
+  - hosts
+  - ssh_mesh
+  - sudoers
+  - swap
+  - nfs.client
+{%- if "nfs_server" in node.roles %}
+  - nfs.server
+{%- endif %}
+{%- if gpu_stack %}
+  - gpu_stack
+  - diagnosenet
+{%- endif %}
