@@ -18,8 +18,14 @@ def _nodetable():
 
 def run():
     nodetable = _nodetable()
-    cluster = nodetable.load(__opts__.get("jetson_node_table"))
-    if __opts__.get("__role") == "master":
-        # The master's own pillar (orchestration): the table, no node of its own.
-        return {"cluster": cluster}
-    return nodetable.pillar_for(cluster, __opts__["id"])
+    try:
+        cluster = nodetable.load(__opts__.get("jetson_node_table"))
+        if __opts__.get("__role") == "master":
+            # The master's own pillar (orchestration): the table, no node of its own.
+            return {"cluster": cluster}
+        return nodetable.pillar_for(cluster, __opts__["id"])
+    except nodetable.NodeTableError as err:
+        # Salt hides render exceptions behind "see master log" (pillar_safe_render_error);
+        # a table error holds no secret, so hand it to Salt as a pillar error: every state
+        # run then stops with this message before it changes anything.
+        return {"_errors": [str(err)]}

@@ -59,7 +59,7 @@ def _fields(where: str, data: Any, required: dict, optional: dict | None = None)
     if not isinstance(data, dict):
         raise NodeTableError(f"{where}: expected a mapping, got {type(data).__name__}")
     optional = optional or {}
-    for key, kind in required.items():
+    for key in required:
         if key not in data:
             raise NodeTableError(f"{where}: missing field '{key}'")
     for key, value in data.items():
@@ -113,14 +113,16 @@ def _check_node(row: Any, index: int, prefix: str, subnet: ipaddress.IPv4Network
 
 def _check_unique(nodes: list[dict]) -> None:
     for field in ("name", "number", "ip"):
-        seen: dict[Any, str] = {}
-        for row in nodes:
+        seen: dict[Any, int] = {}
+        for row_no, row in enumerate(nodes):
             value = row[field]
             if value in seen:
+                first = seen[value]
                 raise NodeTableError(
-                    f"node {row['name']}: field '{field}' {value} is also used by {seen[value]}"
+                    f"node {row['name']} (row {row_no}): field '{field}' {value} is also used "
+                    f"by node {nodes[first]['name']} (row {first})"
                 )
-            seen[value] = row["name"]
+            seen[value] = row_no
 
 
 def _check_masters(cluster: dict, by_name: dict[str, dict]) -> None:

@@ -1,0 +1,71 @@
+"""The highstate renders for every node of a table, on both platforms, with the states its roles ask for."""
+
+from __future__ import annotations
+
+import re
+import sys
+
+import pytest
+from saltrender import PILLAR, PLATFORMS, REPO, RenderError, by_id, call, lowstate
+
+sys.path.insert(0, str(PILLAR))
+import nodetable  # noqa: E402
+
+TABLES = {"real": None, "table5": REPO / "tests" / "data" / "table5.yaml"}
+
+
+def _cases():
+    for label, path in TABLES.items():
+        cluster = nodetable.load(str(path) if path else None)
+        for row in cluster["nodes"]:
+            yield pytest.param(label, row["name"], id=f"{label}-{row['name']}")
+
+
+def _cluster(label: str) -> dict:
+    path = TABLES[label]
+    return nodetable.load(str(path) if path else None)
+
+
+@pytest.mark.parametrize("platform", sorted(PLATFORMS))
+@pytest.mark.parametrize(("label", "node"), list(_cases()))
+def test_highstate_gives_each_node_the_states_of_its_roles(label, node, platform):
+    cluster = _cluster(label)
+    row = nodetable.node_row(cluster, node)
+    chunks = by_id(lowstate(node, platform, table=TABLES[label]))
+
+    # NFS server states only on masters.
+    assert any(i.startswith("nfs-server-") for i in chunks) == row["is_master"]
+    # One client mount per master, in mount-index order; the own master's one is a bind mount.
+    mounts = {i: c for i, c in chunks.items() if re.fullmatch(r"nfs-client-mount-\d+", i)}
+    assert sorted(mounts) == [f"nfs-client-mount-{i}" for i in range(len(cluster["masters"]))]
+    for mount in nodetable.mounts(cluster):
+        chunk = mounts[f"nfs-client-mount-{mount['index']}"]
+        assert chunk["fs_file"] == mount["path"]
+        if mount["master"] == node:
+            assert (chunk["name"], chunk["fs_vfstype"]) == ("/exports", "none")
+            assert "bind" in chunk["fs_mntops"].split(",")
+        else:
+            assert chunk["name"] == f"{mount['server_ip']}:/exports"
+            assert chunk["fs_vfstype"] == "nfs"
+    # GPU stack only on GPU nodes.
+    gpu_sls = {c["__sls__"].split(".")[0] for c in chunks.values()} & {"gpu_stack", "diagnosenet"}
+    assert bool(gpu_sls) == row["gpu"]
+    # The user and the hostname come from the table.
+    assert chunks["cluster-user-account"]["uid"] == cluster["user"]["uid"]
+    assert chunks["hosts-hostname-file"]["contents"] == node
+
+
+def test_minion_outside_the_table_gets_no_state():
+    with pytest.raises(RenderError, match="minion 'intruder' is not a node of the table"):
+        lowstate("intruder", "debian12-x86_64")
+
+
+def test_bad_table_stops_pillar_and_names_the_culprit(tmp_path):
+    table = tmp_path / "nodes.yaml"
+    text = (REPO / "tests" / "data" / "table5.yaml").read_text()
+    table.write_text(text.replace("ip: 192.168.50.14", "ip: 192.168.50.12"))
+    errors = call("tx0", "debian12-x86_64", "pillar.items", unmask=True, table=table).get("_errors", [])
+    assert any("node tx4 (row 4): field 'ip' 192.168.50.12 is also used by node tx2" in e
+               for e in errors), errors
+    with pytest.raises(RenderError, match="field 'ip' 192.168.50.12"):
+        lowstate("tx0", "debian12-x86_64", table=table)
