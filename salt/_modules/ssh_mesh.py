@@ -45,13 +45,3 @@ def known_hosts(peers: list[dict]) -> list[str]:
                 lines.append(f"{peer['name']},{peer['ip']} {_key(keys[fname])}")
     return lines
 
-
-def missing(peers: list[dict], user: str) -> list[str]:
-    """Peers whose user key or host keys are not in the mine yet."""
-    users = _mine(peers, USER_KEYS)
-    hosts = _mine(peers, HOST_KEYS)
-    return [
-        peer["name"]
-        for peer in peers
-        if not (users.get(peer["name"]) or {}).get(user) or not hosts.get(peer["name"])
-    ]
