@@ -1,0 +1,42 @@
+{#- The gate every GPU state requires: the flashed L4T matches pillar's JetPack, and the install
+    package on the NFS share is present and matches its manifest. A failure here changes nothing. #}
+{%- from "gpu_stack/map.jinja" import gpu_stack with context %}
+{%- set platform = salt["jetpack.check"](gpu_stack, grains.get("tegra", {}), grains.id) %}
+{%- set mounts = salt["pillar.get"]("nfs:client:mounts", []) %}
+{%- set package_mounts = mounts | selectattr("path", "equalto", gpu_stack.package_mount) | list %}
+
+include:
+  - nfs.client
+
+gpu-stack-jetpack-matches:
+  test.{{ "succeed_without_changes" if platform.result else "fail_without_changes" }}:
+    - name: gpu_stack L4T/JetPack check
+    - comment: {{ platform.comment | yaml_dquote }}
+
+{%- if not package_mounts %}
+
+gpu-stack-install-package-verified:
+  test.fail_without_changes:
+    - name: gpu_stack install package
+    - comment: {{ ("node " ~ grains.id ~ ": gpu_stack:package_mount " ~ gpu_stack.package_mount
+                   ~ " is not one of pillar nfs:client:mounts") | yaml_dquote }}
+{%- else %}
+{%- set mount = package_mounts[0] %}
+
+gpu-stack-install-package-verified:
+  module.run:
+    - install_package.verify:
+      - directory: {{ gpu_stack.package_dir }}
+      - jetpack: {{ gpu_stack.jetpack | string | yaml_dquote }}
+    # Quiet when all is well (no changes on re-apply); the report is shown only on failure.
+    - unless:
+      - fun: install_package.ok
+        directory: {{ gpu_stack.package_dir }}
+        jetpack: {{ gpu_stack.jetpack | string | yaml_dquote }}
+    - require:
+      - test: gpu-stack-jetpack-matches
+      - mount: nfs-client-mount-{{ mount.index }}
+{%- if salt["pillar.get"]("nfs:mount_now", True) %}
+      - service: nfs-client-automount-{{ mount.index }}
+{%- endif %}
+{%- endif %}

@@ -1,0 +1,186 @@
+# The GPU stack and the workload: which JetPack the array runs, what each JetPack means
+# (L4T release, CUDA, cuDNN, Python, TensorFlow) and the install package manifest.
+# Topology (which nodes have a GPU, where the install package lives) comes from the node
+# table: gpu_stack:enabled, gpu_stack:package_mount and gpu_stack:package_dir are derived by
+# pillar/nodetable.py, never written here. Formula defaults: formulas/gpu_stack/defaults.yaml.
+#
+# Manifest: one entry per file of the install package, path relative to gpu_stack:package_dir;
+# it is the JetPack's `artifacts` + its `python:source:debs` + the shared `wheelhouse`.
+# `role` says what the states do with a file; `package` is the Debian package a deb installs;
+# `requirement` is the pip pin a wheel satisfies (wheels without one are dependencies that
+# pip picks from the wheelhouse).
+# `sha256: null` means NOBODY HAS RECORDED THE REAL FILE'S HASH YET: the states refuse to
+# install until it is recorded (docs/gpu-stack.md, "Recording the manifest"). Never type a
+# hash from memory: `salt astro<N> install_package.record` hashes the files on the share.
+
+gpu_stack:
+  jetpack: '3.1'              # must match /etc/nv_tegra_release (grain tegra) on GPU nodes
+  nvpmodel_mode: 2            # `nvpmodel -m 2` as the old installer did (MAXP_CORE_ARM)
+
+  # pip and the workload's pinned wheels (cp36, aarch64): the same for every JetPack below.
+  # Installed offline (pip --no-index) into the workload's virtualenv. Build recipe and the
+  # dependency wheels pip also needs: docs/gpu-stack.md, "The wheelhouse".
+  wheelhouse:
+    # pip's last release for Python 3.6; hash of the file published on PyPI.
+    - file: wheelhouse/pip-21.3.1-py3-none-any.whl
+      role: pip-wheel
+      requirement: pip==21.3.1
+      sha256: deaf32dcd9ab821e359cd8330786bcd077604b5c5730c0b096eda46f95c24a2d
+    # DiagnoseNET's pins (SPEC.md §2 item 7; never numpy 1.19.5 on Jetson, SPEC.md §4).
+    - file: wheelhouse/numpy-1.15.4-cp36-cp36m-linux_aarch64.whl
+      role: wheel
+      requirement: numpy==1.15.4
+      sha256: null
+    - file: wheelhouse/scipy-1.1.0-cp36-cp36m-linux_aarch64.whl
+      role: wheel
+      requirement: scipy==1.1.0
+      sha256: null
+    - file: wheelhouse/pandas-0.23.4-cp36-cp36m-linux_aarch64.whl
+      role: wheel
+      requirement: pandas==0.23.4
+      sha256: null
+    - file: wheelhouse/scikit_learn-0.20.1-cp36-cp36m-linux_aarch64.whl
+      role: wheel
+      requirement: scikit-learn==0.20.1
+      sha256: null
+    - file: wheelhouse/psutil-5.6.3-cp36-cp36m-linux_aarch64.whl
+      role: wheel
+      requirement: psutil==5.6.3
+      sha256: null
+    # Pure-Python wheel; hash of the file published on PyPI.
+    - file: wheelhouse/Keras-2.1.3-py2.py3-none-any.whl
+      role: wheel
+      requirement: keras==2.1.3
+      sha256: 7b1116bad7fb497758cfaffcd180e9adc2904be7deec2d9164543955e9973d0b
+    # mpi4py is unpinned upstream; 3.0.3 is the 2019 release, built against the node's Open MPI.
+    - file: wheelhouse/mpi4py-3.0.3-cp36-cp36m-linux_aarch64.whl
+      role: wheel
+      requirement: mpi4py==3.0.3
+      sha256: null
+
+  jetpacks:
+    '3.1':
+      l4t: {release: R28, revision: '1.0'}        # L4T R28.1
+      ubuntu: '16.04'
+      cuda:
+        version: '8.0'
+        toolkit_package: cuda-toolkit-8-0
+        home: /usr/local/cuda-8.0
+        repo_dir: /var/cuda-repo-8-0-local        # the local apt repo the repo deb unpacks
+        repo_key: /var/cuda-repo-8-0-local/7fa2af80.pub
+      cudnn: {version: '6.0.21'}
+      python: &xenial_python
+        version: '3.6'
+        interpreter: python3.6
+        # debs: install `debs` (files of the install package; the 2019 PPAs are gone).
+        # apt: install `packages` from apt, with an optional `repo` line and `key_url`.
+        source:
+          kind: debs
+          # Python 3.6.15 built for xenial arm64 from the deadsnakes packaging
+          # (docs/gpu-stack.md, "Python 3.6"): rename to what your build produced.
+          debs:
+            - file: python3.6/libpython3.6-minimal_3.6.15-1+xenial1_arm64.deb
+              role: python-deb
+              package: libpython3.6-minimal
+              sha256: null
+            - file: python3.6/python3.6-minimal_3.6.15-1+xenial1_arm64.deb
+              role: python-deb
+              package: python3.6-minimal
+              sha256: null
+            - file: python3.6/libpython3.6-stdlib_3.6.15-1+xenial1_arm64.deb
+              role: python-deb
+              package: libpython3.6-stdlib
+              sha256: null
+            - file: python3.6/python3.6_3.6.15-1+xenial1_arm64.deb
+              role: python-deb
+              package: python3.6
+              sha256: null
+      tensorflow: {version: 1.3.0}
+      artifacts:
+        - file: cuda-repo-l4t-8-0-local_8.0.84-1_arm64.deb
+          role: cuda-repo
+          package: cuda-repo-l4t-8-0-local
+          sha256: null
+        - file: libcudnn6_6.0.21-1+cuda8.0_arm64.deb
+          role: cudnn
+          package: libcudnn6
+          sha256: null
+        - file: libcudnn6-dev_6.0.21-1+cuda8.0_arm64.deb
+          role: cudnn
+          package: libcudnn6-dev
+          sha256: null
+        - file: tensorflow-1.3.0-cp36-cp36m-linux_aarch64.whl
+          role: tensorflow-wheel
+          requirement: tensorflow==1.3.0
+          sha256: null
+
+    '3.3':
+      l4t: {release: R28, revision: '2.1'}        # L4T R28.2.1
+      ubuntu: '16.04'
+      cuda:
+        version: '9.0'
+        toolkit_package: cuda-toolkit-9-0
+        home: /usr/local/cuda-9.0
+        repo_dir: /var/cuda-repo-9-0-local
+        repo_key: /var/cuda-repo-9-0-local/7fa2af80.pub
+      cudnn: {version: '7.1.5.14'}
+      python: *xenial_python
+      # NVIDIA published no cp36 TensorFlow wheel for JetPack 3.3: a site build is assumed;
+      # put the file name your build produced here.
+      tensorflow: {version: 1.9.0}
+      artifacts:
+        - file: cuda-repo-l4t-9-0-local_9.0.252-1_arm64.deb
+          role: cuda-repo
+          package: cuda-repo-l4t-9-0-local
+          sha256: null
+        - file: libcudnn7_7.1.5.14-1+cuda9.0_arm64.deb
+          role: cudnn
+          package: libcudnn7
+          sha256: null
+        - file: libcudnn7-dev_7.1.5.14-1+cuda9.0_arm64.deb
+          role: cudnn
+          package: libcudnn7-dev
+          sha256: null
+        - file: tensorflow-1.9.0-cp36-cp36m-linux_aarch64.whl
+          role: tensorflow-wheel
+          requirement: tensorflow==1.9.0
+          sha256: null
+
+    '4.2':
+      l4t: {release: R32, revision: '1.0'}        # L4T R32.1, Ubuntu 18.04
+      ubuntu: '18.04'
+      cuda:
+        version: '10.0'
+        toolkit_package: cuda-toolkit-10-0
+        home: /usr/local/cuda-10.0
+        repo_dir: /var/cuda-repo-10-0-local-10.0.166
+        repo_key: /var/cuda-repo-10-0-local-10.0.166/7fa2af80.pub
+      cudnn: {version: '7.3.1.28'}
+      python:
+        version: '3.6'                            # 18.04's own Python 3.6.9
+        interpreter: python3.6
+        source: {kind: apt, packages: [python3.6]}
+      tensorflow: {version: 1.13.1+nv19.3}        # NVIDIA's wheel for JetPack 4.2
+      artifacts:
+        - file: cuda-repo-l4t-10-0-local-10.0.166_1.0-1_arm64.deb
+          role: cuda-repo
+          package: cuda-repo-l4t-10-0-local-10.0.166
+          sha256: null
+        - file: libcudnn7_7.3.1.28-1+cuda10.0_arm64.deb
+          role: cudnn
+          package: libcudnn7
+          sha256: null
+        - file: libcudnn7-dev_7.3.1.28-1+cuda10.0_arm64.deb
+          role: cudnn
+          package: libcudnn7-dev
+          sha256: null
+        - file: tensorflow_gpu-1.13.1+nv19.3-cp36-cp36m-linux_aarch64.whl
+          role: tensorflow-wheel
+          requirement: tensorflow-gpu==1.13.1+nv19.3
+          sha256: null
+
+diagnosenet:
+  # The workload, pinned: master of 2019-11-11, whose enerGyPU submodule (e77cb9ae) holds
+  # dataCapture/enerGyPU_record-jetson.sh and dataCapture/tegrastats.
+  source: https://github.com/IADBproject/diagnosenet.git
+  revision: 0952609dcfdd5691c6ec8fa3edc4dce7b31cf742
