@@ -1,0 +1,46 @@
+"""What `up` changed on the host, recorded in lab/run/state.json so `down` can undo it.
+
+Written after every change, so a failed or interrupted `up` can still be taken down.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from lab.paths import STATE_FILE
+
+
+def load() -> dict[str, Any]:
+    if STATE_FILE.exists():
+        return json.loads(STATE_FILE.read_text())
+    return {}
+
+
+def save(state: dict[str, Any]) -> None:
+    STATE_FILE.parent.mkdir(parents=True, exist_ok=True)
+    tmp = STATE_FILE.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
+    tmp.replace(STATE_FILE)
+
+
+def update(**changes: Any) -> dict[str, Any]:
+    """Merge ``changes`` into the saved state and return it. Dicts merge one level deep,
+    where a None value removes that entry."""
+    state = load()
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(state.get(key), dict):
+            merged = {**state[key], **value}
+            state[key] = {k: v for k, v in merged.items() if v is not None}
+        else:
+            state[key] = value
+    save(state)
+    return state
+
+
+def clear(*keys: str) -> None:
+    """Forget ``keys`` entirely (their host objects are gone)."""
+    state = load()
+    for key in keys:
+        state.pop(key, None)
+    save(state)

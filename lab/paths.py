@@ -1,0 +1,43 @@
+"""Where the lab keeps things, and the few names it gives to host objects.
+
+Everything the lab creates at run time lives under ``lab/run/`` (never in git), caches
+under ``lab/cache/``. Host objects (bridge, cgroups, machines) carry the ``jetlab`` name so
+``down`` can find exactly what ``up`` made and nothing else.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+LAB = Path(__file__).resolve().parent
+REPO = LAB.parent
+RUN = LAB / "run"
+CACHE = LAB / "cache"
+VENV_BIN = Path(os.environ.get("LAB_VENV_BIN", REPO / ".venv" / "bin"))
+
+LAB_TABLE = LAB / "nodes.yaml"  # hand-written lab node table (same shape as pillar/nodes.yaml)
+DERIVED_TABLE = RUN / "nodes.yaml"  # the subset `up --nodes N` brought up (derived, not edited)
+PACKAGES = LAB / "packages.txt"  # Debian packages the states install, served by the lab repo
+LAB_PILLAR = LAB / "pillar"
+STATE_FILE = RUN / "state.json"  # what `up` changed on the host, so `down` can undo it
+LOCK_FILE = RUN / ".lock"
+
+SALT_CONFIG_DIR = RUN / "etc" / "salt"  # holds `master`; `salt -c` points here
+SSH_DIR = RUN / "ssh"  # lab root key, known_hosts, ssh_config
+KEYS_DIR = RUN / "keys"  # per-node ssh host keys and minion keys (kept across runs)
+NODES_DIR = RUN / "nodes"  # per-node overlay (upper/work/merged), log, SSD file
+CLOUD_DIR = RUN / "cloud"  # NFS stand-in: cloud/<i> bind-mounted into every node
+REPORTS_DIR = RUN / "reports"
+
+NAME = "jetlab-ct"  # cgroup folder name and bridge name prefix (the VM lab is separate)
+BRIDGE = f"{NAME}0"
+NODE_APT_REPO = "/srv/lab-apt"  # where the lab apt repo is bind-mounted on each node
+SALT_PUBLISH_PORT = 4605  # not 4505/4506: leave those to any other salt-master on the host
+SALT_RET_PORT = 4606
+
+
+def ensure(path: Path) -> Path:
+    """Create ``path`` (a directory) if needed and return it."""
+    path.mkdir(parents=True, exist_ok=True)
+    return path
