@@ -200,13 +200,21 @@ def _check_one(directory: str, entry: dict, report: dict[str, Any], cache: HashC
 
 
 def record_directory(directory: str, artifacts: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The manifest with each present file's sha256 filled in (missing files keep theirs)."""
+    """The manifest with each present file's sha256, plus the unlisted wheels next to listed ones.
+
+    Unlisted wheels are the dependencies ``pip wheel`` put in the wheelhouse: they join the
+    manifest as role ``wheel`` without a ``requirement`` (pip installs them as dependencies).
+    """
     check_manifest(artifacts)
     result = []
     for entry in artifacts:
         path = os.path.join(directory, entry["file"])
         digest = sha256_file(path) if os.path.isfile(path) else entry.get("sha256")
         result.append({**entry, "sha256": digest})
+    for name in _extra_files(directory, artifacts):
+        if name.endswith(".whl"):
+            digest = sha256_file(os.path.join(directory, name))
+            result.append({"file": name, "role": "wheel", "sha256": digest})
     return result
 
 
@@ -226,7 +234,7 @@ def compose(stack: dict[str, Any], jetpack: str) -> list[dict[str, Any]]:
 
 
 def _from_pillar(directory: str | None, jetpack: str | None) -> tuple[str, str, list, str | None]:
-    stack = __salt__["pillar.get"]("gpu_stack", {})  # noqa: F821 (Salt dunder)
+    stack = __salt__["pillar.get"]("gpu_stack", {}, unmask=True)  # noqa: F821 (Salt dunder)
     jetpack = str(jetpack or stack.get("jetpack", ""))
     artifacts = compose(stack, jetpack)
     return directory or stack.get("package_dir", ""), jetpack, artifacts, stack.get("package_mount")

@@ -65,7 +65,7 @@ def check(
 ) -> dict[str, Any]:
     """Compare the ``tegra`` grain with pillar ``gpu_stack:jetpack`` (defaults: this minion's)."""
     if stack is None:
-        stack = __salt__["pillar.get"]("gpu_stack", {})  # noqa: F821 (Salt dunder)
+        stack = __salt__["pillar.get"]("gpu_stack", {}, unmask=True)  # noqa: F821 (Salt dunder)
     if tegra is None:
         tegra = __grains__.get("tegra", {})  # noqa: F821
     return platform_check(stack, tegra, node or __grains__["id"])  # noqa: F821
