@@ -1,0 +1,92 @@
+"""The acceptance suite's expectations: the pillar Salt renders, merged with formula defaults."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+import salt.utils.dictupdate
+import yaml
+from saltrender import REPO
+
+sys.path.insert(0, str(REPO))
+from validation import pillars  # noqa: E402
+
+TABLE5 = REPO / "tests" / "data" / "table5.yaml"
+
+
+def master_config(tmp_path, table: str, site: dict | None = None) -> str:
+    """A master config like the lab's: an override pillar root ahead of pillar/, another table."""
+    override = tmp_path / "site-pillar"
+    override.mkdir()
+    (override / "site.sls").write_text(yaml.safe_dump(site or {}))
+    config = tmp_path / "master"
+    roots = {"base": [str(override), str(REPO / "pillar")]}
+    config.write_text(yaml.safe_dump({"pillar_roots": roots, "jetson_node_table": table, "cachedir": str(tmp_path)}))
+    return str(config)
+
+
+def test_default_config_renders_every_node_of_the_default_table() -> None:
+    opts = pillars.salt_opts(None)
+    table = pillars.table(opts)
+    rendered = pillars.render(opts, [row["name"] for row in table["nodes"]])
+    for row in table["nodes"]:
+        assert rendered[row["name"]]["node"]["ip"] == row["ip"]
+        assert rendered[row["name"]]["hosts"]["hostname"] == row["name"]
+
+
+def test_salt_config_sets_table_and_override_pillar(tmp_path) -> None:
+    site = {"nfs": {"mount_now": False}, "swap": {"activate": False}}
+    opts = pillars.salt_opts(master_config(tmp_path, str(TABLE5), site))
+    table = pillars.table(opts)
+    assert table == yaml.safe_load(TABLE5.read_text())["cluster"]
+    name = table["masters"][0]
+    pillar = pillars.render(opts, [name])[name]
+    assert pillar["node"]["is_master"] is True
+    assert pillars.formula(pillar, "nfs")["mount_now"] is False
+    assert pillars.formula(pillar, "swap")["activate"] is False
+
+
+def test_salt_config_dir_holding_master_is_accepted(tmp_path) -> None:
+    master_config(tmp_path, str(TABLE5))
+    assert pillars.table(pillars.salt_opts(str(tmp_path)))["name_prefix"] == "tx"
+
+
+def test_missing_salt_config_is_named(tmp_path) -> None:
+    with pytest.raises(pillars.PillarError, match="no master config file at .*nowhere"):
+        pillars.salt_opts(str(tmp_path / "nowhere"))
+
+
+def test_broken_table_error_names_node_and_field(tmp_path) -> None:
+    doc = yaml.safe_load(TABLE5.read_text())
+    doc["cluster"]["nodes"][4]["ip"] = doc["cluster"]["nodes"][2]["ip"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(doc))
+    opts = pillars.salt_opts(master_config(tmp_path, str(bad)))
+    with pytest.raises(pillars.PillarError, match=r"node tx4.*field 'ip'"):
+        pillars.table(opts)
+
+
+def test_node_outside_the_table_fails_to_render() -> None:
+    with pytest.raises(pillars.PillarError, match="not-a-node"):
+        pillars.render(pillars.salt_opts(None), ["not-a-node"])
+
+
+@pytest.mark.parametrize("formula", sorted(os.listdir(REPO / "formulas")))
+def test_formula_settings_merge_like_map_jinja(formula: str) -> None:
+    """formula() equals Salt's slsutil.merge(strategy='recurse'), the merge every map.jinja uses."""
+    opts = pillars.salt_opts(None)
+    name = pillars.table(opts)["masters"][0]
+    pillar = pillars.render(opts, [name])[name]
+    defaults = yaml.safe_load((REPO / "formulas" / formula / "defaults.yaml").read_text())[formula]
+    expected = salt.utils.dictupdate.merge_recurse(defaults, pillar.get(formula) or {})
+    assert pillars.formula(pillar, formula) == expected
+
+
+def test_merge_replaces_lists_and_scalars_and_merges_mappings() -> None:
+    base = {"a": {"x": 1, "y": [1, 2]}, "b": 1, "c": {"k": 1}}
+    over = {"a": {"y": [3]}, "b": {"new": 1}, "c": None}
+    assert pillars.merge(base, over) == {"a": {"x": 1, "y": [3]}, "b": {"new": 1}, "c": None}
+    assert base == {"a": {"x": 1, "y": [1, 2]}, "b": 1, "c": {"k": 1}}  # inputs untouched
+    assert salt.utils.dictupdate.merge_recurse(base, over) == pillars.merge(base, over)

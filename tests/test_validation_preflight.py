@@ -1,0 +1,163 @@
+"""The acceptance suite end to end on this machine: the preflight, exit codes and the report.
+
+A throwaway sshd on 127.0.0.1 stands for a reachable node and an unused 127.0.0.1 port for a
+dead one; the table is tests/data/table5.yaml behind a lab-like master config. This machine
+is not a provisioned node, so its checks fail: what is tested is that they run, name the
+node and reach the report, that a dead host is one failure with its checks skipped, and
+that pillar switches skip the live checks with their reason.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from saltrender import REPO
+
+sys.path.insert(0, str(REPO))
+from validation import inventory, preflight  # noqa: E402
+
+TABLE5 = REPO / "tests" / "data" / "table5.yaml"
+NAMES = [row["name"] for row in yaml.safe_load(TABLE5.read_text())["cluster"]["nodes"]]
+LIVE, DEAD = NAMES[0], NAMES[1]  # a node on the throwaway sshd, a node on a closed port
+SWITCHES = {"nfs": {"mount_now": False}, "swap": {"activate": False}}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def keygen(path) -> str:
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
+    return (path.parent / f"{path.name}.pub").read_text().strip()
+
+
+def wait_listening(port: int, seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"sshd did not listen on 127.0.0.1:{port}")
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """sshd on 127.0.0.1 for LIVE, a closed port for DEAD, and the ssh + salt configs."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root: the suite logs in as root on the throwaway sshd")
+    tmp = tmp_path_factory.mktemp("sshlab")
+    host_pub, client_pub = keygen(tmp / "host_key"), keygen(tmp / "client_key")
+    (tmp / "authorized_keys").write_text(client_pub + "\n")
+    port, closed = free_port(), free_port()
+    (tmp / "sshd_config").write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {tmp}/host_key\nAuthorizedKeysFile {tmp}/authorized_keys\n"
+        "PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+        f"UsePAM no\nStrictModes no\nPidFile {tmp}/sshd.pid\n"
+    )
+    (tmp / "known_hosts").write_text(f"[127.0.0.1]:{port} {host_pub}\n")
+    client = f"  HostName 127.0.0.1\n  User root\n  IdentityFile {tmp}/client_key\n  IdentitiesOnly yes\n"
+    client += f"  UserKnownHostsFile {tmp}/known_hosts\n  ConnectTimeout 5\n"
+    (tmp / "ssh_config").write_text(f"Host {LIVE}\n  Port {port}\n{client}Host {DEAD}\n  Port {closed}\n{client}")
+    (tmp / "pillar").mkdir()
+    (tmp / "pillar" / "site.sls").write_text(yaml.safe_dump(SWITCHES))
+    roots = {"base": [str(tmp / "pillar"), str(REPO / "pillar")]}
+    master = {"pillar_roots": roots, "jetson_node_table": str(TABLE5), "cachedir": str(tmp / "cache")}
+    (tmp / "master").write_text(yaml.safe_dump(master))
+    sshd = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(tmp / "sshd_config")], stderr=subprocess.DEVNULL)
+    try:
+        wait_listening(port)
+        yield tmp
+    finally:
+        sshd.terminate()
+        sshd.wait(timeout=10)
+
+
+def suite(*args: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "pytest", "validation/", "-p", "no:cacheprovider", *args]
+    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+
+
+def ssh_options(lab) -> inventory.SshOptions:
+    return inventory.SshOptions(config=str(lab / "ssh_config"), control_dir=str(lab / "ctl"))
+
+
+def test_preflight_reports_a_closed_port_as_unreachable(lab) -> None:
+    target = inventory.ssh_target(DEAD, "127.0.0.1", ssh_options(lab))
+    result = preflight.reach(target.spec, target.options, preflight.facts_command("root", "ed25519"))
+    assert result["ok"] is False
+    assert result["reason"].startswith("unreachable: ") and "Connection refused" in result["reason"]
+
+
+def test_preflight_reaches_sshd_as_root_and_collects_facts(lab) -> None:
+    ssh = ssh_options(lab)
+    os.makedirs(ssh.control_dir, mode=0o700, exist_ok=True)
+    target = inventory.ssh_target(LIVE, "127.0.0.1", ssh)
+    result = preflight.reach(target.spec, target.options, preflight.facts_command("root", "ed25519"))
+    try:
+        assert result["ok"] is True, result["reason"]
+        assert os.listdir(ssh.control_dir), "no ssh control master socket was created"
+    finally:
+        for command in inventory.control_exit_commands([target]):
+            subprocess.run(command, capture_output=True, check=False)
+    assert not os.listdir(ssh.control_dir), "the control master is still running"
+    assert result["facts"]["uid"] == "0"
+    assert result["facts"]["hostname"] == socket.gethostname()
+    on_disk = {preflight.key_of(Path(path).read_text()) for path in glob.glob("/etc/ssh/ssh_host_*_key.pub")}
+    assert set(result["facts"]["host_keys"]) == on_disk
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_dead_host_is_one_failure_and_the_run_goes_on(lab, workers: list[str]) -> None:
+    out = lab / f"report-{len(workers)}.json"
+    run = suite(f"--salt-config={lab / 'master'}", f"--ssh-config={lab / 'ssh_config'}",
+                f"--hosts={LIVE},{DEAD}", f"--report-json={out}", *workers)  # fmt: skip
+    assert run.returncode == 1, run.stdout[-3000:] + run.stderr[-2000:]
+    report = json.loads(out.read_text())
+    dead = report["hosts"][DEAD]
+    assert dead["status"] == "unreachable" and "Connection refused" in dead["first_failure"]
+    failed = [c for c in dead["checks"] if c["outcome"] == "failed"]
+    assert [c["check"] for c in failed] == ["test_host_answers_as_root"]
+    others = [c for c in dead["checks"] if c["area"] != "reach"]
+    assert others and all(c["outcome"] == "skipped" and "Connection refused" in c["reason"] for c in others)
+    live = report["hosts"][LIVE]
+    assert live["areas"]["reach"] == "passed" and live["status"] == "failed"
+    assert "jetson-array acceptance report" in run.stdout and f"{DEAD} " in run.stdout
+
+
+def test_pillar_switches_skip_live_checks_with_their_reason(lab) -> None:
+    out = lab / "report-live.json"
+    run = suite(f"--salt-config={lab}", f"--ssh-config={lab / 'ssh_config'}", f"--hosts={LIVE}", f"--report-json={out}")
+    checks = json.loads(out.read_text())["hosts"][LIVE]["checks"]
+    skipped = {c["check"].split("[")[0]: c["reason"] for c in checks if c["outcome"] == "skipped"}
+    assert "pillar nfs:mount_now is false" in skipped["test_cloud_mount_is_writable_by_user"], run.stdout[-2000:]
+    assert "pillar swap:activate is false" in skipped["test_swap_is_active_with_pillar_size"]
+    ran = {c["check"].split("[")[0] for c in checks if c["outcome"] != "skipped"}
+    assert {"test_cloud_mount_has_its_fstab_entry", "test_swap_file_has_fstab_entry"} <= ran
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "no hosts: pass --hosts"),
+        (["--hosts=nomatch*"], "'nomatch*' matches no node of the table"),
+        (["--hosts=x*", "--salt-config=/nonexistent/master"], "no master config file at /nonexistent/master"),
+        (["--hosts=ssh://root@127.0.0.1:1"], "cannot tell which node"),
+        (["--hosts=*", "--report-json=/nonexistent/dir/r.json"], "its directory does not exist"),
+    ],
+)
+def test_broken_environment_exits_2_naming_the_culprit(args: list[str], message: str) -> None:
+    run = suite(*args)
+    assert run.returncode == 2, run.stdout[-2000:] + run.stderr[-2000:]
+    assert message in run.stdout + run.stderr

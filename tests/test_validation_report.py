@@ -1,0 +1,68 @@
+"""The acceptance report rendered from a recorded result: the table, the JSON and exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from saltrender import REPO
+
+sys.path.insert(0, str(REPO))
+from validation import report  # noqa: E402
+
+RECORDED = REPO / "validation" / "testdata" / "recorded-report.json"
+GOLDEN = REPO / "validation" / "testdata" / "recorded-report.txt"
+
+
+def recorded() -> dict:
+    records, nodes = report.records_from_summary(json.loads(RECORDED.read_text()))
+    return report.summarize(records, nodes)
+
+
+def test_table_and_skip_reasons_match_the_golden_file() -> None:
+    summary = recorded()
+    text = report.table(summary) + "\n\nskipped checks, by reason:\n" + report.skip_reasons(summary) + "\n"
+    assert text == GOLDEN.read_text()
+
+
+def test_summary_keeps_every_check_with_its_values() -> None:
+    original = json.loads(RECORDED.read_text())
+    summary = recorded()
+    for name, host in original["hosts"].items():
+        assert summary["hosts"][name]["checks"] == host["checks"]
+        assert summary["hosts"][name]["status"] == host["status"]
+
+
+def test_failed_area_beats_passed_beats_skipped() -> None:
+    def records(*outcomes: str) -> list[report.Record]:
+        return [report.Record("n0", "nfs", f"c{i}", outcome) for i, outcome in enumerate(outcomes)]
+
+    assert report.area_outcome(records("skipped", "failed", "passed")) == "failed"
+    assert report.area_outcome(records("skipped", "passed")) == "passed"
+    assert report.area_outcome(records("skipped")) == "skipped"
+    assert report.area_outcome([]) is None
+
+
+def test_unreachable_host_is_its_own_status_and_first_failure_is_the_earliest_area() -> None:
+    recs = [
+        report.Record("n0", "swap", "test_swap", "failed", "n0: swap off"),
+        report.Record("n0", "users", "test_uid", "failed", "n0: uid 1001 (pillar: 1100)"),
+        report.Record("n1", "reach", "test_reach", "failed", "n1: unreachable: refused"),
+        report.Record("n1", "users", "test_uid", "skipped", "n1: unreachable: refused"),
+        report.Record("n2", "users", "test_uid", "passed"),
+    ]
+    summary = report.summarize(recs, ["n0", "n1", "n2"])
+    hosts = summary["hosts"]
+    assert hosts["n0"]["first_failure"] == "users: test_uid: uid 1001 (pillar: 1100)"
+    assert (hosts["n1"]["status"], hosts["n2"]["status"]) == ("unreachable", "passed")
+    assert summary["summary"] == {"failed": 1, "unreachable": 1, "passed": 1}
+    assert "1 x <node>: unreachable: refused" in report.skip_reasons(summary)
+
+
+def test_report_command_reprints_a_saved_report_and_exits_1_on_failure() -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "validation.report", str(RECORDED)], cwd=REPO, capture_output=True, text=True
+    )
+    assert run.returncode == 1
+    assert run.stdout == GOLDEN.read_text()

@@ -1,0 +1,1 @@
+"""The acceptance suite: `pytest validation/ --hosts='astro*'` checks every node against its pillar."""

@@ -1,0 +1,163 @@
+"""pytest hooks of the acceptance suite: options, hosts, pillar, preflight, report.
+
+Run: ``pytest validation/ --hosts='astro*' [-n 8]`` (docs/validation.md). The controlling
+process renders the pillar of every selected node and reaches each host once; xdist
+workers get that state as JSON and run one host's checks on one worker (loadgroup).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from typing import Any
+
+import pytest
+
+from validation import inventory, pillars, report
+from validation.session import Node, State, build
+
+STATE = pytest.StashKey[State]()
+COLLECTOR = pytest.StashKey[report.Collector]()
+WORKER_KEY = "jetson_validation"
+# Fixtures parametrized per node from that node's pillar: name -> (pillar path, id of an item).
+PER_NODE = {"mount": ("nfs:client:mounts", lambda mount: f"cloud/{mount['index']}")}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("jetson", "jetson-array acceptance suite (docs/validation.md)")
+    group.addoption(
+        "--salt-config",
+        metavar="PATH",
+        help="Salt master config (file, or dir with 'master') whose pillar_roots and "
+        "jetson_node_table give the expectations; default: the repo's pillar/",
+    )
+    group.addoption("--ssh-user", metavar="USER", help="ssh user for table nodes (root, or a sudoer with --sudo)")
+    group.addoption(
+        "--mesh",
+        choices=["ring", "all"],
+        default="ring",
+        help="cross-node checks: each node with the next one (ring) or all pairs",
+    )
+    group.addoption("--report-json", metavar="PATH", help="write the per-node, per-check summary with values as JSON")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """With -n, keep each host's checks on one worker (xdist_group marks, --dist loadgroup)."""
+    if getattr(config.option, "numprocesses", None) and config.option.dist == "no":
+        config.option.dist = "loadgroup"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "cluster_wide: runs once, from the first reachable selected node")
+    if hasattr(config, "workerinput"):
+        config.stash[STATE] = State.from_json(config.workerinput[WORKER_KEY])
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    config = session.config
+    if hasattr(config, "workerinput"):
+        return
+    path = config.getoption("report_json")
+    if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+        pytest.exit(f"validation: --report-json {path}: its directory does not exist", 2)
+    ssh = inventory.SshOptions(
+        user=config.getoption("ssh_user"),
+        config=config.getoption("ssh_config"),
+        identity_file=config.getoption("ssh_identity_file"),
+        sudo=bool(config.getoption("sudo")),
+    )
+    try:
+        state = build(config.getoption("hosts"), config.getoption("salt_config"), ssh, config.getoption("mesh"))
+    except (inventory.InventoryError, pillars.PillarError) as err:
+        pytest.exit(f"validation: {err}", 2)
+    config.stash[STATE] = state
+    config.stash[COLLECTOR] = report.Collector()
+    config.pluginmanager.register(config.stash[COLLECTOR], "jetson-validation-report")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist controller: hand the rendered pillars and preflight results to each worker."""
+    node.workerinput[WORKER_KEY] = node.config.stash[STATE].to_json()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "node_name" not in metafunc.fixturenames:
+        return
+    state = metafunc.config.stash[STATE]
+    names = state.names
+    if metafunc.definition.get_closest_marker("cluster_wide"):
+        names = (state.reachable() or names)[:1]
+    per_node = [name for name in PER_NODE if name in metafunc.fixturenames]
+    params = []
+    for name in names:
+        group = pytest.mark.xdist_group(name)
+        if not per_node:
+            params.append(pytest.param(name, id=name, marks=group))
+            continue
+        path, label = PER_NODE[per_node[0]]
+        for entry in pillars.get(state.pillars[name], path, []):
+            params.append(pytest.param(name, entry, id=f"{name}-{label(entry)}", marks=group))
+    metafunc.parametrize(["node_name", *per_node[:1]], params)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tag each check with its node, area (test module) and name for the report."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is None or "node_name" not in callspec.params:
+            continue
+        name = callspec.params["node_name"]
+        rest = callspec.id.removeprefix(name).removeprefix("-")
+        area = item.module.__name__.rpartition(".")[2].removeprefix("test_")
+        check = f"{item.originalname}[{rest}]" if rest else item.originalname
+        item.user_properties += [("node", name), ("area", area), ("check", check)]
+
+
+@pytest.fixture(scope="session")
+def state(request: pytest.FixtureRequest) -> State:
+    return request.config.stash[STATE]
+
+
+@pytest.fixture
+def node(node_name: str, state: State) -> Node:
+    """The node under test; its checks are skipped with the preflight reason if unreachable."""
+    reach = state.reach.get(node_name, {})
+    if not reach.get("ok"):
+        pytest.skip(f"{node_name}: {reach.get('reason', 'not reached by the preflight')}")
+    return state.node(node_name)
+
+
+@pytest.fixture
+def record(request: pytest.FixtureRequest) -> Any:
+    """record(key=value, ...): values of this check for the JSON report."""
+
+    def _record(**values: Any) -> None:
+        request.node.user_properties.append(("values", values))
+
+    return _record
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    if COLLECTOR not in config.stash:
+        return
+    records = list(config.stash[COLLECTOR].records.values())
+    summary = report.summarize(records, config.stash[STATE].names)
+    terminalreporter.section("jetson-array acceptance report")
+    terminalreporter.write_line(report.table(summary))
+    skips = report.skip_reasons(summary)
+    if skips:
+        terminalreporter.write_line("\nskipped checks, by reason:\n" + skips)
+    path = config.getoption("report_json")
+    if path:
+        report.write_json(summary, path)
+        terminalreporter.write_line(f"\nJSON report: {path}")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Stop the ssh control masters this run started (controller only)."""
+    if hasattr(config, "workerinput") or STATE not in config.stash:
+        return
+    for command in inventory.control_exit_commands(config.stash[STATE].targets):
+        subprocess.run(command, capture_output=True, check=False, timeout=15)

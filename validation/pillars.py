@@ -1,0 +1,136 @@
+"""Each node's pillar, rendered by Salt itself, and the formula settings derived from it.
+
+The suite never keeps a second copy of the cluster data: it renders the same pillar the
+states get (Salt's Python API, one process for every node) and merges each formula's
+``defaults.yaml`` with ``pillar[<formula>]`` exactly as the formulas' ``map.jinja`` does.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import tempfile
+from functools import cache
+from types import ModuleType
+from typing import Any
+
+import yaml
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PILLAR_DIR = os.path.join(REPO, "pillar")
+FORMULAS_DIR = os.path.join(REPO, "formulas")
+
+
+class PillarError(RuntimeError):
+    """The pillar or the Salt config cannot be used; the message says which and why."""
+
+
+@cache
+def nodetable() -> ModuleType:
+    """pillar/nodetable.py, loaded by path exactly as pillar/cluster.sls loads it."""
+    path = os.path.join(PILLAR_DIR, "nodetable.py")
+    spec = importlib.util.spec_from_file_location("jetson_nodetable", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def salt_opts(config: str | None) -> dict[str, Any]:
+    """Opts to render node pillars with, from ``config`` (a master config file, or a dir
+    holding ``master``): the master's pillar settings (pillar_roots, jetson_node_table, ...),
+    rendered in the minion role, as ``salt-call --local`` on the node would.
+
+    Without a config: Salt's defaults with pillar_roots on the repo's pillar/ (so the
+    default node table, pillar/nodes.yaml) and a throwaway cache dir.
+    """
+    import salt.config
+
+    if config is None:
+        opts = salt.config.master_config(None)
+        opts["pillar_roots"] = {"base": [PILLAR_DIR]}
+        opts["cachedir"] = tempfile.mkdtemp(prefix="jetson-validation-cache-")
+    else:
+        path = os.path.join(config, "master") if os.path.isdir(config) else config
+        if not os.path.isfile(path):
+            raise PillarError(f"--salt-config {config}: no master config file at {path}")
+        try:
+            opts = salt.config.master_config(path)
+        except Exception as err:  # Salt raises many kinds for a bad file
+            raise PillarError(f"--salt-config {path}: Salt cannot read it: {err}") from err
+    # A node's pillar, not the master's own (pillar/cluster.sls gives the master the table only).
+    opts["__role"] = "minion"
+    opts["file_client"] = "local"
+    return opts
+
+
+def table(opts: dict[str, Any]) -> dict[str, Any]:
+    """The checked node table the pillar is built from (``jetson_node_table`` or the default)."""
+    module = nodetable()
+    try:
+        return module.load(opts.get("jetson_node_table"))
+    except module.NodeTableError as err:
+        raise PillarError(str(err)) from err
+
+
+def render(opts: dict[str, Any], names: list[str]) -> dict[str, dict[str, Any]]:
+    """Compile the pillar of every node in ``names`` as the master would for that minion."""
+    import salt.pillar
+
+    result = {}
+    for name in names:
+        pillar = salt.pillar.get_pillar(opts, {"id": name}, name, saltenv="base")
+        data = pillar.compile_pillar()
+        if data.get("_errors"):
+            raise PillarError(f"pillar of {name}: {'; '.join(data['_errors'])}")
+        if "node" not in data:
+            raise PillarError(
+                f"pillar of {name} has no 'node' key: is pillar/cluster.sls in the pillar top "
+                f"of {opts.get('pillar_roots')}?"
+            )
+        result[name] = plain(data)
+    return result
+
+
+def plain(data: Any) -> Any:
+    """OrderedDicts and tuples to dicts and lists, so the data travels as JSON."""
+    if isinstance(data, dict):
+        return {str(key): plain(value) for key, value in data.items()}
+    if isinstance(data, list | tuple):
+        return [plain(value) for value in data]
+    return data
+
+
+@cache
+def _defaults(name: str) -> dict[str, Any]:
+    path = os.path.join(FORMULAS_DIR, name, "defaults.yaml")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return yaml.safe_load(handle)[name]
+    except (OSError, KeyError, TypeError) as err:
+        raise PillarError(f"formula {name}: cannot read its defaults from {path}: {err}") from err
+
+
+def formula(pillar: dict[str, Any], name: str) -> dict[str, Any]:
+    """formulas/<name>/defaults.yaml merged with pillar[<name>], as the formula's map.jinja does
+    (``slsutil.merge`` with strategy ``recurse``: mappings merge, everything else is replaced)."""
+    return merge(_defaults(name), pillar.get(name) or {})
+
+
+def merge(base: Any, over: Any) -> Any:
+    """Recursive merge, ``over`` wins; lists and scalars are replaced, never appended."""
+    if not (isinstance(base, dict) and isinstance(over, dict)):
+        return over
+    merged = dict(base)
+    for key, value in over.items():
+        merged[key] = merge(base[key], value) if key in base else value
+    return merged
+
+
+def get(pillar: dict[str, Any], path: str, default: Any = None) -> Any:
+    """``pillar.get('a:b:c')``."""
+    value: Any = pillar
+    for key in path.split(":"):
+        if not isinstance(value, dict) or key not in value:
+            return default
+        value = value[key]
+    return value

@@ -1,0 +1,46 @@
+"""Names: hostname from the table, every table name resolves to its table IP."""
+
+import shlex
+from typing import Any
+
+from validation import parse
+from validation.session import Node
+
+
+def test_hostname_is_the_table_name(node: Node, record: Any) -> None:
+    want = node.formula("hosts")["hostname"]
+    live = node.run("hostname").stdout.strip()
+    saved = node.run("cat /etc/hostname").stdout.strip()
+    record(live=live, etc_hostname=saved, expected=want)
+    assert (live, saved) == (want, want), (
+        f"{node.name}: hostname is {live!r}, /etc/hostname has {saved!r}, table name is {want!r}"
+    )
+
+
+def test_every_table_name_resolves_to_its_ip(node: Node, record: Any) -> None:
+    entries = node.formula("hosts")["entries"]
+    out = node.run("getent hosts " + shlex.join(e["name"] for e in entries)).stdout
+    resolved = parse.getent_hosts(out)
+    wrong = [
+        f"{e['name']} -> {resolved.get(e['name'], ['nothing'])[0]} (table: {e['ip']})"
+        for e in entries
+        if resolved.get(e["name"], [None])[0] != e["ip"]
+    ]
+    record(wrong=wrong, names=len(entries))
+    assert not wrong, f"{node.name}: getent hosts: " + "; ".join(wrong)
+
+
+def test_hosts_file_has_each_table_name_once(node: Node, record: Any) -> None:
+    hosts = node.formula("hosts")
+    lines = parse.table_lines(node.run("cat %s", hosts["file"]).stdout)
+    seen: dict[str, list[str]] = {}
+    for row in lines:
+        for name in row[1:]:
+            seen.setdefault(name, []).append(row[0])
+    wrong = [
+        f"{e['name']} on {seen.get(e['name'], [])} (table: {e['ip']})"
+        for e in hosts["entries"]
+        if seen.get(e["name"]) != [e["ip"]]
+    ]
+    record(wrong=wrong)
+    assert not wrong, f"{node.name}: {hosts['file']}: " + "; ".join(wrong)

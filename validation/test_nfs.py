@@ -1,0 +1,189 @@
+"""NFS: every node sees master i's export at ~/cloud/<i>; masters serve /exports from their SSD.
+
+Static checks (fstab, /etc/exports, mount points) always run. Live checks (mounted,
+writable, served, coherent across nodes) run where pillar nfs:mount_now is true.
+"""
+
+import secrets
+import shlex
+from typing import Any
+
+import pytest
+
+from validation import parse
+from validation.session import Node, State
+
+# Longer than the fstab x-systemd.mount-timeout: a dead master fails the check, never hangs it.
+NFS_TIMEOUT_S = 45
+LIVE = "exports and fstab are written, nothing is served or mounted: live NFS is not checked"
+
+
+def _master_only(node: Node) -> dict[str, Any]:
+    server = node.formula("nfs")["server"]
+    if not server["enabled"]:
+        pytest.skip(f"{node.name}: not an NFS master in the node table")
+    return server
+
+
+def _expected_fstab(node: Node, mount: dict[str, Any]) -> dict[str, Any]:
+    nfs = node.formula("nfs")
+    if mount["bind"]:
+        return {
+            "source": nfs["server"]["mountpoint"],
+            "fstype": "none",
+            "options": sorted(nfs["client"]["bind_options"]),
+        }
+    return {
+        "source": f"{mount['server_ip']}:{nfs['server']['mountpoint']}",
+        "fstype": "nfs",
+        "options": sorted([f"nfsvers={nfs['version']}", *nfs["client"]["options"]]),
+    }
+
+
+def test_cloud_mount_point_is_a_directory(node: Node, mount: dict[str, Any]) -> None:
+    assert node.run("test -d %s", mount["path"]).rc == 0, (
+        f"{node.name}: mount point {mount['path']} (export of {mount['master']}) is not a directory"
+    )
+
+
+def test_cloud_mount_has_its_fstab_entry(node: Node, mount: dict[str, Any], record: Any) -> None:
+    entries = parse.fstab_entries(node.run("cat /etc/fstab").stdout, "target", mount["path"])
+    want = _expected_fstab(node, mount)
+    have = [{**entry, "options": sorted(entry["options"])} for entry in entries]
+    record(fstab=have, expected=want)
+    assert have, f"{node.name}: /etc/fstab has no entry for {mount['path']} ({mount['master']})"
+    assert have == [want], f"{node.name}: /etc/fstab entry for {mount['path']}: {have} != {want}"
+
+
+def test_exports_file_matches_pillar(node: Node, record: Any) -> None:
+    server = _master_only(node)
+    nfs = node.formula("nfs")
+    clients = [server["subnet"]] if nfs["export_to"] == "subnet" else server["client_ips"]
+    options = sorted([*nfs["export_options"], f"fsid={server['fsid']}"])
+    text = node.run("cat %s", server["exports_file"]).stdout
+    have = {path: {c: sorted(o) for c, o in cl.items()} for path, cl in parse.exports(text).items()}
+    want = {server["mountpoint"]: {client: options for client in clients}}
+    record(exports=have)
+    wrong = [f"exports {path} too" for path in have if path not in want]
+    mine = have.get(server["mountpoint"], {})
+    wrong += [f"client {c} missing" for c in want[server["mountpoint"]] if c not in mine]
+    wrong += [f"client {c} not in the table" for c in mine if c not in want[server["mountpoint"]]]
+    wrong += [f"{c} options {o} != {options}" for c, o in mine.items() if c in clients and o != options]
+    assert not wrong, f"{node.name}: {server['exports_file']}: " + "; ".join(wrong)
+
+
+def test_ssd_has_its_fstab_entry(node: Node, record: Any) -> None:
+    server = _master_only(node)
+    entries = parse.fstab_entries(node.run("cat /etc/fstab").stdout, "target", server["mountpoint"])
+    record(fstab=entries)
+    have = [(entry["source"], entry["fstype"]) for entry in entries]
+    assert have == [(server["device"], "ext4")], (
+        f"{node.name}: /etc/fstab for {server['mountpoint']}: {have}, want the ssd {server['device']} as ext4"
+    )
+
+
+def test_cloud_mount_comes_from_its_master(node: Node, mount: dict[str, Any], record: Any) -> None:
+    node.skip_unless("nfs:mount_now", LIVE)
+    exported = node.formula("nfs")["server"]["mountpoint"]
+    paths = [f"{mount['path']}/.", f"{exported}/."] if mount["bind"] else [f"{mount['path']}/."]
+    stat = node.run(f"timeout -s KILL {NFS_TIMEOUT_S} stat -L -c %d:%i {shlex.join(paths)}")
+    top = parse.proc_mounts(node.run("cat /proc/mounts").stdout, mount["path"])
+    record(mount=top, stat=stat.stdout.split())
+    assert stat.rc == 0, f"{node.name}: {mount['path']} does not answer: {stat.stderr.strip()}"
+    if mount["bind"]:
+        ids = stat.stdout.split()
+        assert ids[0] == ids[1], f"{node.name}: {mount['path']} is not its own {exported} (bind)"
+        return
+    source = f"{mount['server_ip']}:{exported}"
+    assert top and top["source"] == source and top["fstype"].startswith("nfs"), (
+        f"{node.name}: {mount['path']} is {top}, want NFS from {source} ({mount['master']})"
+    )
+    version = f"vers={node.formula('nfs')['version']}"
+    assert version in top["options"], f"{node.name}: {mount['path']} is not mounted with {version}"
+
+
+def test_cloud_mount_is_writable_by_user(node: Node, mount: dict[str, Any]) -> None:
+    node.skip_unless("nfs:mount_now", LIVE)
+    nonce = secrets.token_hex(8)
+    path = shlex.quote(f"{mount['path']}/.validation-{node.name}-{nonce}")
+    result = node.run_as_user(f"echo {nonce} > {path} && cat {path}; rm -f {path}", timeout=NFS_TIMEOUT_S)
+    assert result.stdout.strip() == nonce, (
+        f"{node.name}: {node.user} cannot write {mount['path']} ({mount['master']}): "
+        f"{result.stderr.strip() or result.stdout.strip()}"
+    )
+
+
+def test_ssd_is_mounted_at_exports(node: Node, record: Any) -> None:
+    server = _master_only(node)
+    node.skip_unless("nfs:mount_now", LIVE)
+    device = node.run("readlink -f %s", server["device"]).stdout.strip()
+    top = parse.proc_mounts(node.run("cat /proc/mounts").stdout, server["mountpoint"])
+    record(mount=top, device=device)
+    assert top and top["source"] == device, (
+        f"{node.name}: {server['mountpoint']} is {top}, want the ssd {server['device']}"
+    )
+
+
+def test_exportfs_serves_pillar_clients(node: Node, record: Any) -> None:
+    server = _master_only(node)
+    node.skip_unless("nfs:mount_now", LIVE)
+    nfs = node.formula("nfs")
+    clients = [server["subnet"]] if nfs["export_to"] == "subnet" else server["client_ips"]
+    options = {*nfs["export_options"], f"fsid={server['fsid']}"}
+    live = parse.exportfs_v(node.run("exportfs -v").stdout)
+    record(exportfs=live)
+    mine = live.get(server["mountpoint"], {})
+    wrong = [f"{path} exported too" for path in live if path != server["mountpoint"]]
+    wrong += [f"client {c} missing" for c in clients if c not in mine]
+    wrong += [f"client {c} not in the table" for c in mine if c not in clients]
+    wrong += [f"{c} lacks {sorted(options - set(o))}" for c, o in mine.items() if options - set(o)]
+    assert not wrong, f"{node.name}: exportfs -v: " + "; ".join(wrong)
+
+
+def test_nfs_server_is_active_and_enabled(node: Node, record: Any) -> None:
+    server = _master_only(node)
+    node.skip_unless("nfs:mount_now", LIVE)
+    out = node.run("systemctl show -p ActiveState -p UnitFileState %s", server["service"]).stdout
+    have = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    record(**have)
+    assert (have.get("ActiveState"), have.get("UnitFileState")) == ("active", "enabled"), (
+        f"{node.name}: {server['service']} is {have.get('ActiveState')}/"
+        f"{have.get('UnitFileState')}, want active/enabled"
+    )
+
+
+def test_nfs_write_is_read_on_next_node_and_master(node: Node, state: State, record: Any) -> None:
+    """Each node writes a nonce to every export; the next node and the export's master read
+    it back: every node and every export covered with O(N) checks."""
+    node.skip_unless("nfs:mount_now", LIVE)
+    reader = state.node(state.ring_next(node.name))
+    reader.skip_unless("nfs:mount_now", LIVE)
+    nonce, name = secrets.token_hex(8), f".validation-coherence-{node.name}"
+    mounts = node.formula("nfs")["client"]["mounts"]
+    write = " && ".join(f"echo {nonce} > {shlex.quote(m['path'] + '/' + name)}" for m in mounts)
+    written = node.run_as_user(write, timeout=NFS_TIMEOUT_S)
+    try:
+        assert written.rc == 0, f"{node.name}: cannot write to every export: {written.stderr}"
+        seen = {
+            f"{reader.name} cloud/{m['index']}": _read(reader, f"{m['path']}/{name}", True)
+            for m in reader.formula("nfs")["client"]["mounts"]
+        }
+        for m in mounts:
+            if m["master"] in state.reachable():
+                master = state.node(m["master"])
+                exported = master.formula("nfs")["server"]["mountpoint"]
+                seen[f"{m['master']} {exported}"] = _read(master, f"{exported}/{name}")
+    finally:
+        node.run_as_user("rm -f " + shlex.join(f"{m['path']}/{name}" for m in mounts), timeout=NFS_TIMEOUT_S)
+    record(seen=seen, nonce=nonce)
+    wrong = [f"{where} read {value!r}" for where, value in seen.items() if value != nonce]
+    assert not wrong, f"{node.name}: wrote {nonce} to every export: " + "; ".join(wrong)
+
+
+def _read(node: Node, path: str, as_user: bool = False) -> str:
+    """The content of ``path`` on ``node`` (as root, or as the cluster user through NFS)."""
+    if as_user:
+        result = node.run_as_user(f"cat {shlex.quote(path)}", timeout=NFS_TIMEOUT_S)
+    else:
+        result = node.run(f"timeout -s KILL {NFS_TIMEOUT_S} cat {shlex.quote(path)}")
+    return result.stdout.strip() if result.rc == 0 else f"error: {result.stderr.strip()}"

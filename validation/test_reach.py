@@ -1,0 +1,12 @@
+"""Reach: the preflight reached the host and runs commands as root (one check per host)."""
+
+from typing import Any
+
+from validation.session import State
+
+
+def test_host_answers_as_root(node_name: str, state: State, record: Any) -> None:
+    reach = state.reach[node_name]
+    facts = reach.get("facts", {})
+    record(uid=facts.get("uid"), hostname=facts.get("hostname"))
+    assert reach["ok"], f"{node_name}: {reach['reason']}"

@@ -1,0 +1,57 @@
+"""SSH: authorized_keys holds exactly the cluster's keys, every node's host keys are known,
+and the user reaches its peers with strict host key checking and no prompt."""
+
+import shlex
+from typing import Any
+
+from validation import parse
+from validation.session import Node, State
+
+
+def test_authorized_keys_hold_exactly_the_cluster_keys(node: Node, state: State, record: Any) -> None:
+    text = node.run("cat %s", f"{node.home}/.ssh/authorized_keys").stdout
+    have = parse.key_lines(text)
+    table = [peer["name"] for peer in node.pillar["ssh_mesh"]["peers"]]
+    known = {name: state.reach[name]["facts"].get("user_key") for name in state.reachable()}
+    record(keys=len(have), nodes=len(table))
+    wrong = [f"{len(have)} keys for {len(table)} nodes"] if len(have) != len(table) else []
+    keys = {key for _comment, key in have}
+    wrong += [f"{peer}'s key is missing" for peer, key in known.items() if key and key not in keys]
+    foreign = keys - {key for key in known.values() if key}
+    if len(known) == len(table):  # every node was reached: any other key is foreign
+        wrong += [f"foreign key {key[:40]}..." for key in sorted(foreign)]
+    assert not wrong, f"{node.name}: authorized_keys of {node.user}: " + "; ".join(wrong)
+
+
+def test_known_hosts_pin_every_node_by_name_and_ip(node: Node, state: State, record: Any) -> None:
+    path = node.formula("ssh_mesh")["known_hosts_file"]
+    pinned: dict[str, set[str]] = {}
+    for hosts, key in parse.key_lines(node.run("cat %s", path).stdout):
+        for host in hosts.split(","):
+            pinned.setdefault(host, set()).add(key)
+    wrong = []
+    for peer in node.pillar["ssh_mesh"]["peers"]:
+        actual = set(state.reach.get(peer["name"], {}).get("facts", {}).get("host_keys", []))
+        for host in (peer["name"], peer["ip"]):
+            if host not in pinned:
+                wrong.append(f"{host} missing")
+            elif actual and not actual <= pinned[host]:
+                wrong.append(f"{host} pins other keys than {peer['name']} has")
+    record(pinned_hosts=len(pinned))
+    assert not wrong, f"{node.name}: {path}: " + "; ".join(wrong)
+
+
+def test_user_reaches_peers_with_strict_host_keys(node: Node, state: State, record: Any) -> None:
+    peers = state.peers(node.name)
+    ips = {p["name"]: p["ip"] for p in node.pillar["ssh_mesh"]["peers"]}
+    targets = [host for peer in peers for host in (peer, ips[peer])]
+    options = "-o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=10"
+    loop = "; ".join(
+        f"echo {shlex.quote(t)} $(ssh {options} {shlex.quote(t)} hostname 2>&1 | tail -n1)" for t in targets
+    )
+    out = node.run_as_user(loop, timeout=15 + 12 * len(targets)).stdout
+    answers = dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
+    record(answers=answers)
+    by_target = {host: peer for peer in peers for host in (peer, ips[peer])}
+    wrong = [f"{t}: {answers.get(t, 'no answer')!r}" for t in targets if answers.get(t) != by_target[t]]
+    assert not wrong, f"{node.name}: ssh as {node.user} with BatchMode and strict keys: " + "; ".join(wrong)

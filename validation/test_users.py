@@ -1,0 +1,60 @@
+"""Users: the cluster user with pinned ids, its groups and shell, its files' modes."""
+
+import shlex
+from typing import Any
+
+from validation.session import Node
+
+
+def test_user_has_pinned_uid_gid_and_shell(node: Node, record: Any) -> None:
+    want = node.formula("cluster_user")
+    entry = node.run("getent passwd %s", want["name"]).stdout.strip().split(":")
+    assert len(entry) == 7, f"{node.name}: user {want['name']} does not exist"
+    have = {"uid": int(entry[2]), "gid": int(entry[3]), "shell": entry[6], "home": entry[5]}
+    expected = {"uid": want["uid"], "gid": want["gid"], "shell": want["shell"], "home": node.home}
+    record(have=have, expected=expected)
+    wrong = [f"{key} {have[key]} (pillar: {expected[key]})" for key in have if have[key] != expected[key]]
+    assert not wrong, f"{node.name}: user {want['name']}: " + ", ".join(wrong)
+
+
+def test_user_is_in_pillar_groups(node: Node, record: Any) -> None:
+    want = node.formula("cluster_user")
+    have = node.run("id -Gn %s", want["name"]).stdout.split()
+    missing = sorted(set(want["groups"]) - set(have))
+    record(groups=have, expected=want["groups"])
+    assert not missing, f"{node.name}: user {want['name']} is not in group(s) {missing}"
+
+
+def test_password_is_locked_without_pillar_hash(node: Node, record: Any) -> None:
+    want = node.formula("cluster_user")
+    status = node.run("passwd -S %s", want["name"]).stdout.split()
+    record(status=status[1:2])
+    if want.get("password_hash"):
+        assert status[1:2] == ["P"], f"{node.name}: {want['name']} has no usable password"
+    else:
+        assert status[1:2] == ["L"], (
+            f"{node.name}: {want['name']} password is not locked (status {status[1:2]}) "
+            "but pillar cluster_user:password_hash is empty"
+        )
+
+
+def test_home_and_key_files_have_safe_modes(node: Node, record: Any) -> None:
+    user, key_type = node.user, node.formula("ssh_mesh")["key_type"]
+    home = node.home
+    expected = {
+        home: node.formula("cluster_user")["home_mode"].lstrip("0"),
+        f"{home}/.ssh": "700",
+        f"{home}/.ssh/id_{key_type}": "600",
+        f"{home}/.ssh/id_{key_type}.pub": "644",
+        f"{home}/.ssh/authorized_keys": "600",
+    }
+    out = node.run("stat -c '%n %a %U %G' " + shlex.join(expected)).stdout
+    have = {path: (mode, owner, group) for path, mode, owner, group in map(str.split, out.splitlines())}
+    record(have={path: " ".join(value) for path, value in have.items()})
+    wrong = [f"{path} missing" for path in expected if path not in have]
+    wrong += [
+        f"{path} is {mode} {owner}:{group}, want {expected[path]} {user}:{user}"
+        for path, (mode, owner, group) in have.items()
+        if (mode, owner, group) != (expected[path], user, user)
+    ]
+    assert not wrong, f"{node.name}: " + "; ".join(wrong)
