@@ -12,7 +12,9 @@ from pathlib import Path
 
 LAB = Path(__file__).resolve().parent
 REPO = LAB.parent
-RUN = LAB / "run"
+# JETLAB_RUN: another run folder, so a second lab (e.g. the VM lab under test) can live
+# beside the container lab on one host without sharing keys, master or state.
+RUN = Path(os.environ.get("JETLAB_RUN", LAB / "run"))
 CACHE = LAB / "cache"
 VENV_BIN = Path(os.environ.get("LAB_VENV_BIN", REPO / ".venv" / "bin"))
 
