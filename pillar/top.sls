@@ -5,5 +5,6 @@ base:
   '*':
     - cluster
     - stack
+    - gpu
     - site
     - ignore_missing: True
