@@ -139,6 +139,7 @@ def test_dead_host_is_one_failure_and_the_run_goes_on(lab, workers: list[str]) -
 def test_pillar_switches_skip_live_checks_with_their_reason(lab) -> None:
     out = lab / "report-live.json"
     run = suite(f"--salt-config={lab}", f"--ssh-config={lab / 'ssh_config'}", f"--hosts={LIVE}", f"--report-json={out}")
+    assert out.exists(), run.stdout[-3000:] + run.stderr[-3000:]
     checks = json.loads(out.read_text())["hosts"][LIVE]["checks"]
     skipped = {c["check"].split("[")[0]: c["reason"] for c in checks if c["outcome"] == "skipped"}
     assert "pillar nfs:mount_now is false" in skipped["test_cloud_mount_is_writable_by_user"], run.stdout[-2000:]

@@ -19,8 +19,20 @@ from validation.session import Node, State, build
 STATE = pytest.StashKey[State]()
 COLLECTOR = pytest.StashKey[report.Collector]()
 WORKER_KEY = "jetson_validation"
-# Fixtures parametrized per node from that node's pillar: name -> (pillar path, id of an item).
-PER_NODE = {"mount": ("nfs:client:mounts", lambda mount: f"cloud/{mount['index']}")}
+
+
+def _mounts(pillar: dict[str, Any]) -> list[tuple[str, Any]]:
+    return [(f"cloud/{mount['index']}", mount) for mount in pillars.get(pillar, "nfs:client:mounts", [])]
+
+
+def _nfs_server(pillar: dict[str, Any]) -> list[tuple[str, Any]]:
+    server = pillars.formula(pillar, "nfs")["server"]
+    return [(server["mountpoint"], server)] if server["enabled"] else []
+
+
+# Fixtures parametrized per node from its pillar: name -> pillar -> [(id, value)]. A node
+# without such items (a worker has no NFS server) has no such checks.
+PER_NODE = {"mount": _mounts, "nfs_server": _nfs_server}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -89,30 +101,37 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     names = state.names
     if metafunc.definition.get_closest_marker("cluster_wide"):
         names = (state.reachable() or names)[:1]
-    per_node = [name for name in PER_NODE if name in metafunc.fixturenames]
+    per_node = [name for name in PER_NODE if name in metafunc.fixturenames][:1]
     params = []
     for name in names:
         group = pytest.mark.xdist_group(name)
         if not per_node:
             params.append(pytest.param(name, id=name, marks=group))
             continue
-        path, label = PER_NODE[per_node[0]]
-        for entry in pillars.get(state.pillars[name], path, []):
-            params.append(pytest.param(name, entry, id=f"{name}-{label(entry)}", marks=group))
-    metafunc.parametrize(["node_name", *per_node[:1]], params)
+        for label, value in PER_NODE[per_node[0]](state.pillars[name]):
+            params.append(pytest.param(name, value, id=f"{name}-{label}", marks=group))
+    metafunc.parametrize(["node_name", *per_node], params)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tag each check with its node, area (test module) and name for the report."""
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tag each check with its node, area (test module) and name for the report; drop the
+    placeholder pytest makes when no selected node has the items (no NFS master selected)."""
+    empty = []
     for item in items:
         callspec = getattr(item, "callspec", None)
         if callspec is None or "node_name" not in callspec.params:
             continue
         name = callspec.params["node_name"]
+        if not isinstance(name, str):
+            empty.append(item)
+            continue
         rest = callspec.id.removeprefix(name).removeprefix("-")
         area = item.module.__name__.rpartition(".")[2].removeprefix("test_")
         check = f"{item.originalname}[{rest}]" if rest else item.originalname
         item.user_properties += [("node", name), ("area", area), ("check", check)]
+    if empty:
+        config.hook.pytest_deselected(items=empty)
+        items[:] = [item for item in items if item not in empty]
 
 
 @pytest.fixture(scope="session")

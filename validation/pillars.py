@@ -26,13 +26,19 @@ class PillarError(RuntimeError):
 
 
 @cache
-def nodetable() -> ModuleType:
-    """pillar/nodetable.py, loaded by path exactly as pillar/cluster.sls loads it."""
-    path = os.path.join(PILLAR_DIR, "nodetable.py")
-    spec = importlib.util.spec_from_file_location("jetson_nodetable", path)
+def repo_module(path: str) -> ModuleType:
+    """A module of this repo loaded by path (pillar/nodetable.py, salt/_grains/tegra.py), the way
+    pillar/cluster.sls loads the node table module: the suite reuses the repo's own parsers."""
+    full = os.path.join(REPO, path)
+    name = "jetson_" + os.path.splitext(os.path.basename(path))[0]
+    spec = importlib.util.spec_from_file_location(name, full)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def nodetable() -> ModuleType:
+    return repo_module("pillar/nodetable.py")
 
 
 def salt_opts(config: str | None) -> dict[str, Any]:

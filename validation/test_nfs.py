@@ -8,21 +8,12 @@ import secrets
 import shlex
 from typing import Any
 
-import pytest
-
 from validation import parse
 from validation.session import Node, State
 
 # Longer than the fstab x-systemd.mount-timeout: a dead master fails the check, never hangs it.
 NFS_TIMEOUT_S = 45
 LIVE = "exports and fstab are written, nothing is served or mounted: live NFS is not checked"
-
-
-def _master_only(node: Node) -> dict[str, Any]:
-    server = node.formula("nfs")["server"]
-    if not server["enabled"]:
-        pytest.skip(f"{node.name}: not an NFS master in the node table")
-    return server
 
 
 def _expected_fstab(node: Node, mount: dict[str, Any]) -> dict[str, Any]:
@@ -55,30 +46,33 @@ def test_cloud_mount_has_its_fstab_entry(node: Node, mount: dict[str, Any], reco
     assert have == [want], f"{node.name}: /etc/fstab entry for {mount['path']}: {have} != {want}"
 
 
-def test_exports_file_matches_pillar(node: Node, record: Any) -> None:
-    server = _master_only(node)
+def _exported_to(node: Node, server: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """The clients (every node IP, or the subnet) and the options of the master's export."""
     nfs = node.formula("nfs")
     clients = [server["subnet"]] if nfs["export_to"] == "subnet" else server["client_ips"]
-    options = sorted([*nfs["export_options"], f"fsid={server['fsid']}"])
-    text = node.run("cat %s", server["exports_file"]).stdout
+    return clients, sorted([*nfs["export_options"], f"fsid={server['fsid']}"])
+
+
+def test_exports_file_matches_pillar(node: Node, nfs_server: dict[str, Any], record: Any) -> None:
+    clients, options = _exported_to(node, nfs_server)
+    text = node.run("cat %s", nfs_server["exports_file"]).stdout
     have = {path: {c: sorted(o) for c, o in cl.items()} for path, cl in parse.exports(text).items()}
-    want = {server["mountpoint"]: {client: options for client in clients}}
+    want = {nfs_server["mountpoint"]: {client: options for client in clients}}
     record(exports=have)
     wrong = [f"exports {path} too" for path in have if path not in want]
-    mine = have.get(server["mountpoint"], {})
-    wrong += [f"client {c} missing" for c in want[server["mountpoint"]] if c not in mine]
-    wrong += [f"client {c} not in the table" for c in mine if c not in want[server["mountpoint"]]]
+    mine = have.get(nfs_server["mountpoint"], {})
+    wrong += [f"client {c} missing" for c in want[nfs_server["mountpoint"]] if c not in mine]
+    wrong += [f"client {c} not in the table" for c in mine if c not in want[nfs_server["mountpoint"]]]
     wrong += [f"{c} options {o} != {options}" for c, o in mine.items() if c in clients and o != options]
-    assert not wrong, f"{node.name}: {server['exports_file']}: " + "; ".join(wrong)
+    assert not wrong, f"{node.name}: {nfs_server['exports_file']}: " + "; ".join(wrong)
 
 
-def test_ssd_has_its_fstab_entry(node: Node, record: Any) -> None:
-    server = _master_only(node)
-    entries = parse.fstab_entries(node.run("cat /etc/fstab").stdout, "target", server["mountpoint"])
+def test_ssd_has_its_fstab_entry(node: Node, nfs_server: dict[str, Any], record: Any) -> None:
+    entries = parse.fstab_entries(node.run("cat /etc/fstab").stdout, "target", nfs_server["mountpoint"])
     record(fstab=entries)
     have = [(entry["source"], entry["fstype"]) for entry in entries]
-    assert have == [(server["device"], "ext4")], (
-        f"{node.name}: /etc/fstab for {server['mountpoint']}: {have}, want the ssd {server['device']} as ext4"
+    assert have == [(nfs_server["device"], "ext4")], (
+        f"{node.name}: /etc/fstab for {nfs_server['mountpoint']}: {have}, want the ssd {nfs_server['device']} as ext4"
     )
 
 
@@ -113,41 +107,37 @@ def test_cloud_mount_is_writable_by_user(node: Node, mount: dict[str, Any]) -> N
     )
 
 
-def test_ssd_is_mounted_at_exports(node: Node, record: Any) -> None:
-    server = _master_only(node)
+def test_ssd_is_mounted_at_exports(node: Node, nfs_server: dict[str, Any], record: Any) -> None:
     node.skip_unless("nfs:mount_now", LIVE)
-    device = node.run("readlink -f %s", server["device"]).stdout.strip()
-    top = parse.proc_mounts(node.run("cat /proc/mounts").stdout, server["mountpoint"])
+    device = node.run("readlink -f %s", nfs_server["device"]).stdout.strip()
+    top = parse.proc_mounts(node.run("cat /proc/mounts").stdout, nfs_server["mountpoint"])
     record(mount=top, device=device)
     assert top and top["source"] == device, (
-        f"{node.name}: {server['mountpoint']} is {top}, want the ssd {server['device']}"
+        f"{node.name}: {nfs_server['mountpoint']} is {top}, want the ssd {nfs_server['device']}"
     )
 
 
-def test_exportfs_serves_pillar_clients(node: Node, record: Any) -> None:
-    server = _master_only(node)
+def test_exportfs_serves_pillar_clients(node: Node, nfs_server: dict[str, Any], record: Any) -> None:
     node.skip_unless("nfs:mount_now", LIVE)
-    nfs = node.formula("nfs")
-    clients = [server["subnet"]] if nfs["export_to"] == "subnet" else server["client_ips"]
-    options = {*nfs["export_options"], f"fsid={server['fsid']}"}
+    clients, wanted = _exported_to(node, nfs_server)
+    options = set(wanted)
     live = parse.exportfs_v(node.run("exportfs -v").stdout)
     record(exportfs=live)
-    mine = live.get(server["mountpoint"], {})
-    wrong = [f"{path} exported too" for path in live if path != server["mountpoint"]]
+    mine = live.get(nfs_server["mountpoint"], {})
+    wrong = [f"{path} exported too" for path in live if path != nfs_server["mountpoint"]]
     wrong += [f"client {c} missing" for c in clients if c not in mine]
     wrong += [f"client {c} not in the table" for c in mine if c not in clients]
     wrong += [f"{c} lacks {sorted(options - set(o))}" for c, o in mine.items() if options - set(o)]
     assert not wrong, f"{node.name}: exportfs -v: " + "; ".join(wrong)
 
 
-def test_nfs_server_is_active_and_enabled(node: Node, record: Any) -> None:
-    server = _master_only(node)
+def test_nfs_server_is_active_and_enabled(node: Node, nfs_server: dict[str, Any], record: Any) -> None:
     node.skip_unless("nfs:mount_now", LIVE)
-    out = node.run("systemctl show -p ActiveState -p UnitFileState %s", server["service"]).stdout
+    out = node.run("systemctl show -p ActiveState -p UnitFileState %s", nfs_server["service"]).stdout
     have = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
     record(**have)
     assert (have.get("ActiveState"), have.get("UnitFileState")) == ("active", "enabled"), (
-        f"{node.name}: {server['service']} is {have.get('ActiveState')}/"
+        f"{node.name}: {nfs_server['service']} is {have.get('ActiveState')}/"
         f"{have.get('UnitFileState')}, want active/enabled"
     )
 

@@ -1,0 +1,148 @@
+"""GPU: on nodes the table marks gpu: true, the flashed L4T, CUDA, cuDNN, the workload's Python
+and its pinned packages, the power mode, and a TensorFlow matmul job on the GPU."""
+
+import base64
+import json
+import os
+import re
+import shlex
+from typing import Any
+
+import pytest
+
+from validation import pillars
+from validation.session import Node
+
+JOB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "jobs", "gpu_matmul.py")
+# Import names of distributions whose module is named otherwise.
+MODULES = {"scikit-learn": "sklearn", "tensorflow-gpu": "tensorflow"}
+VERSIONS = (
+    "import importlib, json, sys\nout = {}\nfor name in sys.argv[1:]:\n    try:\n"
+    "        out[name] = str(getattr(importlib.import_module(name), '__version__', 'no __version__'))\n"
+    "    except Exception as err:\n        out[name] = 'error: %s' % err\nprint(json.dumps(out))\n"
+)
+
+
+def _gpu(node: Node) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The gpu_stack settings and the chosen JetPack's entry; skip on gpu: false nodes."""
+    if not node.pillar["node"]["gpu"]:
+        pytest.skip(f"{node.name}: gpu: false in the node table (no GPU to check)")
+    stack = node.formula("gpu_stack")
+    jetpack = stack["jetpacks"].get(str(stack["jetpack"]))
+    assert jetpack, f"{node.name}: pillar gpu_stack:jetpack {stack['jetpack']} is not in gpu_stack:jetpacks"
+    return stack, jetpack
+
+
+def test_l4t_release_matches_the_jetpack(node: Node, record: Any) -> None:
+    stack, jetpack = _gpu(node)
+    text = node.run("cat /etc/nv_tegra_release").stdout
+    assert text, f"{node.name}: /etc/nv_tegra_release is missing: not an L4T image"
+    have = pillars.repo_module("salt/_grains/tegra.py")._parse(text)
+    want = jetpack["l4t"]
+    record(release=have["release"], revision=have["revision"], expected=want)
+    assert (have["release"], have["revision"]) == (want["release"], want["revision"]), (
+        f"{node.name}: L4T {have['release']}.{have['revision']} is flashed, JetPack {stack['jetpack']} "
+        f"needs {want['release']}.{want['revision']}"
+    )
+
+
+def test_cuda_and_cudnn_packages_have_jetpack_versions(node: Node, record: Any) -> None:
+    _stack, jetpack = _gpu(node)
+    wanted = {jetpack["cuda"]["toolkit_package"]: jetpack["cuda"]["version"]}
+    wanted |= {a["package"]: jetpack["cudnn"]["version"] for a in jetpack["artifacts"] if a["role"] == "cudnn"}
+    out = node.run("dpkg-query -W -f '${Package} ${Version} ${db:Status-Status}\\n' " + shlex.join(wanted)).stdout
+    have = {row[0]: row[1:] for row in map(str.split, out.splitlines()) if row}
+    record(packages={name: " ".join(value) for name, value in have.items()})
+    wrong = [
+        f"{name} {' '.join(have.get(name, ['not installed']))} (want {version})"
+        for name, version in wanted.items()
+        if not _installed(have.get(name, []), version)
+    ]
+    assert not wrong, f"{node.name}: " + "; ".join(wrong)
+
+
+def _installed(have: list[str], version: str) -> bool:
+    """dpkg-query's [version, status] is installed at ``version`` (8.0 matches 8.0.84-1)."""
+    return len(have) == 2 and have[1] == "installed" and re.match(re.escape(version) + r"([.-]|$)", have[0]) is not None
+
+
+def test_nvcc_reports_the_cuda_release(node: Node, record: Any) -> None:
+    stack, jetpack = _gpu(node)
+    result = node.run("%s/bin/nvcc --version", stack["cuda_link"])
+    record(nvcc=result.stdout.strip().splitlines()[-1:])
+    release = f"release {jetpack['cuda']['version']}"
+    output = (result.stdout + result.stderr).strip()[-200:]
+    assert result.rc == 0 and release in result.stdout, (
+        f"{node.name}: {stack['cuda_link']}/bin/nvcc does not report {release}: {output}"
+    )
+
+
+def test_cuda_libraries_are_in_the_linker_cache(node: Node, record: Any) -> None:
+    _stack, jetpack = _gpu(node)
+    cuda, cudnn_major = jetpack["cuda"]["version"], jetpack["cudnn"]["version"].split(".")[0]
+    wanted = [f"libcudart.so.{cuda}", f"libcublas.so.{cuda}", f"libcudnn.so.{cudnn_major}"]
+    cached = {row[0] for row in map(str.split, node.run("ldconfig -p").stdout.splitlines()[1:]) if row}
+    record(found=sorted(cached & set(wanted)))
+    missing = [lib for lib in wanted if lib not in cached]
+    assert not missing, f"{node.name}: ldconfig -p lacks {missing}"
+
+
+def test_python_imports_the_pinned_versions(node: Node, record: Any) -> None:
+    stack, jetpack = _gpu(node)
+    pins = [w["requirement"] for w in [*stack["wheelhouse"], *jetpack["artifacts"]]
+            if w.get("requirement") and w["role"] in ("wheel", "tensorflow-wheel")]  # fmt: skip
+    wanted = {}
+    for pin in pins:
+        name, _, version = pin.partition("==")
+        wanted[MODULES.get(name.lower(), name.lower().replace("-", "_"))] = version.partition("+")[0]
+    python = f"{stack['venv']}/bin/python"
+    result = node.run_as_user(f"{python} -c {shlex.quote(VERSIONS)} {shlex.join(wanted)}", timeout=300)
+    lines = result.stdout.strip().splitlines()
+    assert result.rc == 0 and lines, f"{node.name}: {python} cannot run: {result.stderr.strip()[-300:]}"
+    have = json.loads(lines[-1])
+    record(versions=have, expected=wanted)
+    wrong = [f"{module} {have.get(module)} (pin {version})" for module, version in wanted.items()
+             if have.get(module) != version]  # fmt: skip
+    assert not wrong, f"{node.name}: {python}: " + "; ".join(wrong)
+
+
+def test_user_is_in_the_video_group(node: Node) -> None:
+    _gpu(node)
+    groups = node.run("id -Gn %s", node.user).stdout.split()
+    assert "video" in groups, f"{node.name}: {node.user} is not in group video: the GPU is closed to it"
+
+
+def test_power_mode_is_the_pillar_mode(node: Node, record: Any) -> None:
+    stack, _jetpack = _gpu(node)
+    if stack["nvpmodel_mode"] is None:
+        pytest.skip(f"{node.name}: pillar gpu_stack:nvpmodel_mode is null (the power mode is left alone)")
+    out = node.run("nvpmodel -q").stdout.strip().splitlines()
+    record(nvpmodel=out)
+    assert out[-1:] == [str(stack["nvpmodel_mode"])], (
+        f"{node.name}: nvpmodel -q says {out}, pillar gpu_stack:nvpmodel_mode is {stack['nvpmodel_mode']}"
+    )
+
+
+def test_tensorflow_matmul_runs_on_the_gpu(node: Node, record: Any) -> None:
+    stack, _jetpack = _gpu(node)
+    want = stack.get("acceptance") or {}
+    missing = [key for key in ("matmul_size", "repeat", "max_error", "min_gflops") if key not in want]
+    assert not missing, f"{node.name}: pillar gpu_stack:acceptance lacks {missing} (the job's bounds)"
+    with open(JOB, "rb") as handle:
+        script = base64.b64encode(handle.read()).decode()
+    args = f"--device gpu --size {want['matmul_size']} --repeat {want['repeat']} --max-error {want['max_error']}"
+    run = (
+        f"f=$(mktemp /tmp/gpu_matmul.XXXXXX) && echo {script} | base64 -d > $f && "
+        f"{stack['venv']}/bin/python $f {args}; rc=$?; rm -f $f; exit $rc"
+    )
+    result = node.run_as_user(run, timeout=900)
+    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
+    assert lines, f"{node.name}: the GPU job printed no result: {result.stderr.strip()[-300:]}"
+    job = json.loads(lines[-1])
+    record(**job)
+    assert job.get("ok"), f"{node.name}: GPU job failed: {job.get('error')}"
+    assert "GPU" in str(job["device"]).upper(), f"{node.name}: MatMul ran on {job['device']}, not on the GPU"
+    assert job["max_error"] <= want["max_error"], f"{node.name}: max error {job['max_error']:.3g}"
+    assert job["gflops"] >= want["min_gflops"], (
+        f"{node.name}: {job['gflops']:.0f} GFLOP/s, below the pillar floor {want['min_gflops']}"
+    )
