@@ -34,7 +34,6 @@ diagnosenet-checkout:
 {%- if diagnosenet.in_package %}
       - module: gpu-stack-install-package-verified
 {%- endif %}
-{%- endif %}
 
 {%- for dir in [salt["file.dirname"](diagnosenet.tools_dir), diagnosenet.tools_dir] %}
 
@@ -44,9 +43,11 @@ diagnosenet-tools-dir-{{ loop.index }}:
     - user: root
     - group: root
     - mode: '0755'
-{%- if loop.index > 1 %}
     - require:
+{%- if loop.index > 1 %}
       - file: diagnosenet-tools-dir-{{ loop.index - 1 }}
+{%- else %}
+      - test: gpu-stack-jetpack-matches
 {%- endif %}
 {%- endfor %}
 
@@ -63,4 +64,5 @@ diagnosenet-tool-{{ name }}:
       - git: diagnosenet-checkout
       - file: diagnosenet-tools-dir-2
 {%- endfor %}
-{%- endif %}
+{%- endif %}{#- checkout #}
+{%- endif %}{#- gpu_stack.active #}

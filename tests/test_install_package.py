@@ -1,0 +1,245 @@
+"""The install package is verified against its pillar manifest: missing, corrupt and unrecorded files are named."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from saltrender import PILLAR, REPO, call
+
+MODULE = REPO / "salt" / "_modules" / "install_package.py"
+_SPEC = importlib.util.spec_from_file_location("install_package", MODULE)
+ip = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(ip)
+
+FILES = {
+    "cuda-repo-l4t-8-0-local_8.0.84-1_arm64.deb": ("cuda-repo", b"cuda repo"),
+    "libcudnn6_6.0.21-1+cuda8.0_arm64.deb": ("cudnn", b"cudnn"),
+    "wheelhouse/numpy-1.15.4-cp36-cp36m-linux_aarch64.whl": ("wheel", b"numpy"),
+}
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture
+def package(tmp_path) -> tuple[Path, list[dict]]:
+    """A good package directory and its manifest."""
+    root = tmp_path / "pkg"
+    manifest = []
+    for name, (role, data) in FILES.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(data)
+        manifest.append({"file": name, "role": role, "sha256": sha(data)})
+    return root, manifest
+
+
+def test_good_directory_verifies(package):
+    root, manifest = package
+    report = ip.check_directory(str(root), manifest, "3.1")
+    assert report["result"] is True
+    assert [e["file"] for e in report["verified"]] == list(FILES)
+    assert report["comment"] == f"install package {root} (JetPack 3.1): all 3 artifacts verified"
+
+
+def test_missing_file_is_named(package):
+    root, manifest = package
+    (root / "libcudnn6_6.0.21-1+cuda8.0_arm64.deb").unlink()
+    report = ip.check_directory(str(root), manifest, "3.1")
+    assert report["result"] is False
+    assert report["missing"] == [{"file": "libcudnn6_6.0.21-1+cuda8.0_arm64.deb", "role": "cudnn"}]
+    assert "missing: libcudnn6_6.0.21-1+cuda8.0_arm64.deb (role cudnn)" in report["comment"]
+    assert "1 of 3 artifacts not usable" in report["comment"]
+
+
+def test_corrupt_file_is_named_with_both_hashes(package):
+    root, manifest = package
+    wheel = root / "wheelhouse/numpy-1.15.4-cp36-cp36m-linux_aarch64.whl"
+    wheel.write_bytes(b"truncated")
+    report = ip.check_directory(str(root), manifest, "3.1")
+    assert report["result"] is False
+    (bad,) = report["corrupt"]
+    assert bad["file"] == "wheelhouse/numpy-1.15.4-cp36-cp36m-linux_aarch64.whl"
+    assert (bad["expected"], bad["actual"]) == (sha(b"numpy"), sha(b"truncated"))
+    assert f"has sha256 {sha(b'truncated')}, manifest says {sha(b'numpy')}" in report["comment"]
+
+
+def test_unrecorded_hash_refuses_and_says_how_to_record(package):
+    root, manifest = package
+    manifest[0]["sha256"] = None
+    report = ip.check_directory(str(root), manifest, "3.1")
+    assert report["result"] is False
+    assert report["unrecorded"][0]["file"] == "cuda-repo-l4t-8-0-local_8.0.84-1_arm64.deb"
+    assert "has no sha256 in pillar" in report["comment"]
+    assert "install_package.record" in report["comment"]
+    assert "gpu_stack:jetpacks:'3.1'" in report["comment"]
+
+
+def test_absent_directory_names_the_path_and_the_mount(tmp_path):
+    manifest = [{"file": "a.deb", "role": "cudnn", "sha256": None}]
+    report = ip.check_directory(str(tmp_path / "nope"), manifest, "3.1", mount="/home/mpiuser/cloud/1")
+    assert report["result"] is False and report["exists"] is False
+    assert report["comment"] == (
+        f"install package directory {tmp_path / 'nope'} does not exist "
+        "(is the export mounted at /home/mpiuser/cloud/1?)"
+    )
+
+
+def test_extra_files_are_reported_but_do_not_fail(package):
+    root, manifest = package
+    (root / "wheelhouse" / "six-1.12.0-py2.py3-none-any.whl").write_bytes(b"six")
+    report = ip.check_directory(str(root), manifest, "3.1")
+    assert report["result"] is True
+    assert report["extra"] == ["wheelhouse/six-1.12.0-py2.py3-none-any.whl"]
+
+
+def test_hashes_are_cached_until_the_file_changes(package, tmp_path, monkeypatch):
+    root, manifest = package
+    cache_file = str(tmp_path / "cache" / "sha256.json")
+    calls: list[str] = []
+    real = ip.sha256_file
+    monkeypatch.setattr(ip, "sha256_file", lambda path: calls.append(path) or real(path))
+    ip.check_directory(str(root), manifest, "3.1", cache=ip.HashCache(cache_file))
+    assert len(calls) == 3
+    ip.check_directory(str(root), manifest, "3.1", cache=ip.HashCache(cache_file))
+    assert len(calls) == 3  # nothing re-read
+    (root / "libcudnn6_6.0.21-1+cuda8.0_arm64.deb").write_bytes(b"swapped!")
+    report = ip.check_directory(str(root), manifest, "3.1", cache=ip.HashCache(cache_file))
+    assert len(calls) == 4 and report["corrupt"][0]["file"].startswith("libcudnn6_")
+
+
+@pytest.mark.parametrize(
+    ("entry", "why"),
+    [
+        ({"file": "/abs.deb", "role": "cudnn", "sha256": None}, "must be relative"),
+        ({"file": "../up.deb", "role": "cudnn", "sha256": None}, "must be relative"),
+        ({"file": "x.deb", "role": "driver", "sha256": None}, "'role' must be one of"),
+        ({"file": "x.deb", "role": "cudnn", "sha256": "abc"}, "64 lower-case hex or null"),
+        ({"role": "cudnn", "sha256": None}, "needs a 'file'"),
+    ],
+    ids=["absolute", "dotdot", "role", "sha256", "no-file"],
+)
+def test_bad_manifest_entry_is_named(entry, why):
+    with pytest.raises(ip.ManifestError, match="artifacts\\[1\\]") as err:
+        ip.check_manifest([{"file": "ok.deb", "role": "cudnn", "sha256": None}, entry])
+    assert why in str(err.value)
+
+
+def test_duplicate_manifest_entry_is_refused():
+    entry = {"file": "x.deb", "role": "cudnn", "sha256": None}
+    with pytest.raises(ip.ManifestError, match="listed twice"):
+        ip.check_manifest([entry, dict(entry)])
+
+
+def test_record_fills_hashes_and_adds_unlisted_wheels(package):
+    root, manifest = package
+    for entry in manifest:
+        entry["sha256"] = None
+    (root / "wheelhouse" / "six-1.12.0-py2.py3-none-any.whl").write_bytes(b"six")
+    recorded = ip.record_directory(str(root), manifest)
+    assert [e["sha256"] for e in recorded[:3]] == [sha(d) for _, d in FILES.values()]
+    assert recorded[3] == {"file": "wheelhouse/six-1.12.0-py2.py3-none-any.whl", "role": "wheel", "sha256": sha(b"six")}
+    assert ip.check_directory(str(root), recorded, "3.1")["result"] is True
+
+
+# --- the real pillar's manifest -----------------------------------------------------------
+
+GPU = yaml.safe_load((PILLAR / "gpu.sls").read_text())["gpu_stack"]
+
+
+@pytest.mark.parametrize("jetpack", sorted(GPU["jetpacks"]))
+def test_every_jetpack_has_a_usable_manifest(jetpack):
+    artifacts = ip.compose(GPU, jetpack)
+    roles = [a["role"] for a in artifacts]
+    for role in ("cuda-repo", "tensorflow-wheel", "pip-wheel"):
+        assert roles.count(role) == 1, f"JetPack {jetpack}: needs exactly one {role}"
+    assert roles.count("cudnn") >= 1
+    for entry in artifacts:
+        if entry["role"] in ("cuda-repo", "cudnn", "python-deb"):
+            assert entry.get("package"), f"JetPack {jetpack}: {entry['file']} needs 'package'"
+    source = GPU["jetpacks"][jetpack]["python"]["source"]
+    assert ("python-deb" in roles) == (source["kind"] == "debs")
+
+
+def test_unknown_jetpack_names_the_known_ones():
+    with pytest.raises(ip.ManifestError, match=r"'9\.9' \(known: 3\.1, 3\.3, 4\.2\)"):
+        ip.compose(GPU, "9.9")
+
+
+def test_wheelhouse_pins_diagnosenet_prerequisites():
+    """SPEC.md §2 item 7: DiagnoseNET's pins, keras 2.1.3, mpi4py; pip pinned for Python 3.6."""
+    pins = {a["requirement"] for a in GPU["wheelhouse"] if a.get("requirement")}
+    spec = {
+        "numpy==1.15.4",
+        "scipy==1.1.0",
+        "pandas==0.23.4",
+        "scikit-learn==0.20.1",
+        "psutil==5.6.3",
+        "keras==2.1.3",
+        "pip==21.3.1",
+    }
+    assert spec <= pins
+    assert any(p.startswith("mpi4py==") for p in pins)
+
+
+# --- the operator CLI and the Salt function ------------------------------------------------
+
+
+def _pillar_file(tmp_path: Path, manifest: list[dict]) -> Path:
+    path = tmp_path / "manifest.sls"
+    doc = {"gpu_stack": {"jetpack": "3.1", "jetpacks": {"3.1": {"artifacts": manifest}}}}
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(MODULE), *args], capture_output=True, text=True)
+
+
+def test_cli_verify_exit_codes_and_report(package, tmp_path):
+    root, manifest = package
+    pillar = _pillar_file(tmp_path, manifest)
+    good = cli("verify", str(root), "--pillar", str(pillar))
+    assert good.returncode == 0, good.stderr
+    assert "all 3 artifacts verified" in good.stdout
+    assert "[3/3] wheelhouse/numpy" in good.stderr  # progress
+    (root / "cuda-repo-l4t-8-0-local_8.0.84-1_arm64.deb").unlink()
+    bad = cli("verify", str(root), "--pillar", str(pillar))
+    assert bad.returncode == 1
+    assert "missing: cuda-repo-l4t-8-0-local_8.0.84-1_arm64.deb (role cuda-repo)" in bad.stdout
+    wrong = cli("verify", str(root), "--pillar", str(pillar), "--jetpack", "4.2")
+    assert wrong.returncode == 2 and "no entry for JetPack '4.2'" in wrong.stderr
+
+
+def test_cli_record_prints_a_pasteable_manifest(package, tmp_path):
+    root, manifest = package
+    pillar = _pillar_file(tmp_path, [{**e, "sha256": None} for e in manifest])
+    out = cli("record", str(root), "--pillar", str(pillar))
+    assert out.returncode == 0, out.stderr
+    assert yaml.safe_load(out.stdout) == manifest
+
+
+def test_salt_function_reads_the_unmasked_pillar(package, tmp_path):
+    """Through Salt: pillar values are masked by default in 3008; the module must unmask them."""
+    root, manifest = package
+    site = tmp_path / "site"
+    site.mkdir()
+    doc = {
+        "gpu_stack": {
+            "package_dir": str(root),
+            "jetpack": "3.1",
+            "wheelhouse": [],
+            "jetpacks": {"3.1": {"python": {"source": {"kind": "apt"}}, "artifacts": manifest}},
+        }
+    }
+    (site / "site.sls").write_text(yaml.safe_dump(doc))
+    report = call("astro0", "ubuntu1604-aarch64", "install_package.verify", pillar_roots=[PILLAR, site])
+    assert report["result"] is True, report["comment"]
+    assert report["directory"] == str(root)
+    assert call("astro0", "ubuntu1604-aarch64", "install_package.ok", pillar_roots=[PILLAR, site])
