@@ -36,7 +36,9 @@ MASTER_HEADER = (
 RELENV_ARCH = {"aarch64": "arm64", "arm64": "arm64", "x86_64": "x86_64", "amd64": "x86_64"}
 
 
-def state_tree(repo: Path, site_pillar: Path, table: Path | None = None) -> dict[str, Any]:
+def state_tree(
+    repo: Path, site_pillar: Path, table: Path | None = None, gpg_keydir: Path | None = None
+) -> dict[str, Any]:
     """The settings both paths share: where states and pillar come from."""
     conf: dict[str, Any] = {
         "file_roots": {"base": [str(repo / "salt"), str(repo / "formulas")]},
@@ -44,6 +46,8 @@ def state_tree(repo: Path, site_pillar: Path, table: Path | None = None) -> dict
     }
     if table:
         conf["jetson_node_table"] = str(table)
+    if gpg_keydir:  # keyring of the GPG renderer (#!yaml|gpg site.sls)
+        conf["gpg_keydir"] = str(gpg_keydir)
     return conf
 
 
@@ -92,7 +96,8 @@ def write_ssh_dir(args: argparse.Namespace) -> list[Path]:
     out = args.out.resolve()
     table_module = roster.nodetable()
     cluster = table_module.load(str(args.table) if args.table else None)
-    tree = state_tree(roster.REPO, args.site_pillar.resolve(), args.table and args.table.resolve())
+    tree = state_tree(roster.REPO, args.site_pillar.resolve(),
+                      args.table and args.table.resolve(), args.gpg_keydir)
     entries = roster.entries(cluster, args.user, args.priv, args.sudo, args.relenv, args.port)
     files = {
         out / "master": dump(ssh_master(out, tree, args.known_hosts), roster.REPO),
@@ -117,6 +122,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         cmd.add_argument("--site-pillar", type=Path, required=True,
                          help="pillar root outside git that holds site.sls (secrets)")
         cmd.add_argument("--table", type=Path, help="node table (default: pillar/nodes.yaml)")
+        cmd.add_argument("--gpg-keydir", type=Path,
+                         help="GPG keyring for a #!yaml|gpg site.sls (default /etc/salt/gpgkeys)")
         cmd.add_argument("--repo", type=Path, default=roster.REPO,
                          help="where the repo is on the master (master only)")
     ssh = sub.choices["ssh"]
@@ -143,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "master":
             table = args.table and args.table.resolve()
-            tree = state_tree(args.repo, args.site_pillar, table)
+            tree = state_tree(args.repo, args.site_pillar, table, args.gpg_keydir)
             sys.stdout.write(MASTER_HEADER.format(repo=args.repo) + dump(tree, args.repo))
             return 0
         for path in write_ssh_dir(args):
