@@ -16,6 +16,14 @@
 gpu_stack:
   jetpack: '3.1'              # must match /etc/nv_tegra_release (grain tegra) on GPU nodes
   nvpmodel_mode: 2            # `nvpmodel -m 2` as the old installer did (MAXP_CORE_ARM)
+  # Bounds of the acceptance suite's GPU job (validation/test_gpu.py, jobs/gpu_matmul.py).
+  # In mode 2 the TX2 GPU runs at 1.12 GHz: 256 cores x 2 x 1.12 GHz = 573 GFLOP/s fp32 peak
+  # (SPEC.md §4); the floor is about a third of it, far above any CPU fallback.
+  acceptance:
+    matmul_size: 2048
+    repeat: 10
+    max_error: 1.0e-4         # |tf - numpy| / max|numpy|
+    min_gflops: 200
 
   # pip and the workload's pinned wheels (cp36, aarch64): the same for every JetPack below.
   # Installed offline (pip --no-index) into the workload's virtualenv. Build recipe and the

@@ -306,6 +306,7 @@ def test_fixture_cuda_repo_is_a_local_apt_repo_with_toolkit_and_key(fixture_pack
     assert "release 8.0, V8.0.72" in nvcc
     lib = tmp_path / "tk/usr/local/cuda-8.0/lib64/libcudart.so.8.0.84"
     assert "SONAME               libcudart.so.8.0" in fixtures.debs._run(["objdump", "-p", str(lib)]).stdout
+    assert (tmp_path / "tk/usr/local/cuda-8.0/lib64/libcublas.so.8.0").resolve().is_file()
 
 
 def test_fixture_cudnn_and_python_shim(fixture_package, tmp_path):
