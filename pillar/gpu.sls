@@ -5,7 +5,8 @@
 # pillar/nodetable.py, never written here. Formula defaults: formulas/gpu_stack/defaults.yaml.
 #
 # Manifest: one entry per file of the install package, path relative to gpu_stack:package_dir;
-# it is the JetPack's `artifacts` + its `python:source:debs` + the shared `wheelhouse`.
+# it is the JetPack's `artifacts` + the debs of its Python source + the shared `wheelhouse`.
+# No YAML anchors here: Salt merges pillar in place, an aliased mapping would be shared.
 # `role` says what the states do with a file; `package` is the Debian package a deb installs;
 # `requirement` is the pip pin a wheel satisfies (wheels without one are dependencies that
 # pip picks from the wheelhouse).
@@ -66,6 +67,35 @@ gpu_stack:
       requirement: mpi4py==3.0.3
       sha256: null
 
+  # Where a JetPack's Python 3.6 comes from (the 2019 PPAs are gone), by name.
+  # debs: files of the install package; apt: `packages` from apt, with an optional `repo`
+  # line and `key_url` (an apt repository you maintain).
+  python_sources:
+    xenial-debs:
+      kind: debs
+      # Python 3.6.15 built for xenial arm64 from the deadsnakes packaging
+      # (docs/gpu-stack.md, "Python 3.6"): rename to what your build produced.
+      debs:
+        - file: python3.6/libpython3.6-minimal_3.6.15-1+xenial1_arm64.deb
+          role: python-deb
+          package: libpython3.6-minimal
+          sha256: null
+        - file: python3.6/python3.6-minimal_3.6.15-1+xenial1_arm64.deb
+          role: python-deb
+          package: python3.6-minimal
+          sha256: null
+        - file: python3.6/libpython3.6-stdlib_3.6.15-1+xenial1_arm64.deb
+          role: python-deb
+          package: libpython3.6-stdlib
+          sha256: null
+        - file: python3.6/python3.6_3.6.15-1+xenial1_arm64.deb
+          role: python-deb
+          package: python3.6
+          sha256: null
+    bionic-apt:                   # 18.04's own Python 3.6.9
+      kind: apt
+      packages: [python3.6]
+
   jetpacks:
     '3.1':
       l4t: {release: R28, revision: '1.0'}        # L4T R28.1
@@ -77,32 +107,7 @@ gpu_stack:
         repo_dir: /var/cuda-repo-8-0-local        # the local apt repo the repo deb unpacks
         repo_key: /var/cuda-repo-8-0-local/7fa2af80.pub
       cudnn: {version: '6.0.21'}
-      python: &xenial_python
-        version: '3.6'
-        interpreter: python3.6
-        # debs: install `debs` (files of the install package; the 2019 PPAs are gone).
-        # apt: install `packages` from apt, with an optional `repo` line and `key_url`.
-        source:
-          kind: debs
-          # Python 3.6.15 built for xenial arm64 from the deadsnakes packaging
-          # (docs/gpu-stack.md, "Python 3.6"): rename to what your build produced.
-          debs:
-            - file: python3.6/libpython3.6-minimal_3.6.15-1+xenial1_arm64.deb
-              role: python-deb
-              package: libpython3.6-minimal
-              sha256: null
-            - file: python3.6/python3.6-minimal_3.6.15-1+xenial1_arm64.deb
-              role: python-deb
-              package: python3.6-minimal
-              sha256: null
-            - file: python3.6/libpython3.6-stdlib_3.6.15-1+xenial1_arm64.deb
-              role: python-deb
-              package: libpython3.6-stdlib
-              sha256: null
-            - file: python3.6/python3.6_3.6.15-1+xenial1_arm64.deb
-              role: python-deb
-              package: python3.6
-              sha256: null
+      python: {version: '3.6', interpreter: python3.6, source: xenial-debs}
       tensorflow: {version: 1.3.0}
       artifacts:
         - file: cuda-repo-l4t-8-0-local_8.0.84-1_arm64.deb
@@ -132,7 +137,7 @@ gpu_stack:
         repo_dir: /var/cuda-repo-9-0-local
         repo_key: /var/cuda-repo-9-0-local/7fa2af80.pub
       cudnn: {version: '7.1.5.14'}
-      python: *xenial_python
+      python: {version: '3.6', interpreter: python3.6, source: xenial-debs}
       # NVIDIA published no cp36 TensorFlow wheel for JetPack 3.3: a site build is assumed;
       # put the file name your build produced here.
       tensorflow: {version: 1.9.0}
@@ -164,10 +169,7 @@ gpu_stack:
         repo_dir: /var/cuda-repo-10-0-local-10.0.166
         repo_key: /var/cuda-repo-10-0-local-10.0.166/7fa2af80.pub
       cudnn: {version: '7.3.1.28'}
-      python:
-        version: '3.6'                            # 18.04's own Python 3.6.9
-        interpreter: python3.6
-        source: {kind: apt, packages: [python3.6]}
+      python: {version: '3.6', interpreter: python3.6, source: bionic-apt}
       tensorflow: {version: 1.13.1+nv19.3}        # NVIDIA's wheel for JetPack 4.2
       artifacts:
         - file: cuda-repo-l4t-10-0-local-10.0.166_1.0-1_arm64.deb

@@ -198,11 +198,11 @@ def test_other_jetpacks_render_their_own_artifacts(tmp_path, jetpack, tegra, too
     assert chunks["gpu-stack-cuda-toolkit"]["name"] == toolkit
     assert chunks["gpu-stack-cuda-link"]["target"] == home
     python = chunks["gpu-stack-python"]
-    source = yaml.safe_load((PILLAR / "gpu.sls").read_text())["gpu_stack"]["jetpacks"][jetpack]
-    if source["python"]["source"]["kind"] == "apt":
-        assert python["pkgs"] == source["python"]["source"]["packages"]
+    source = install_package.python_source(yaml.safe_load((PILLAR / "gpu.sls").read_text())["gpu_stack"], jetpack)
+    if source["kind"] == "apt":
+        assert python["pkgs"] == source["packages"]
     else:
-        assert [list(s)[0] for s in python["sources"]] == [d["package"] for d in source["python"]["source"]["debs"]]
+        assert [list(s)[0] for s in python["sources"]] == [d["package"] for d in source["debs"]]
 
 
 def test_unknown_jetpack_fails_and_renders_nothing_else(tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -163,13 +164,24 @@ def test_every_jetpack_has_a_usable_manifest(jetpack):
     for entry in artifacts:
         if entry["role"] in ("cuda-repo", "cudnn", "python-deb"):
             assert entry.get("package"), f"JetPack {jetpack}: {entry['file']} needs 'package'"
-    source = GPU["jetpacks"][jetpack]["python"]["source"]
-    assert ("python-deb" in roles) == (source["kind"] == "debs")
+    assert ("python-deb" in roles) == (ip.python_source(GPU, jetpack)["kind"] == "debs")
 
 
 def test_unknown_jetpack_names_the_known_ones():
     with pytest.raises(ip.ManifestError, match=r"'9\.9' \(known: 3\.1, 3\.3, 4\.2\)"):
         ip.compose(GPU, "9.9")
+
+
+def test_unknown_python_source_is_named():
+    stack = {**GPU, "jetpacks": {"3.1": {**GPU["jetpacks"]["3.1"], "python": {"source": "ppa"}}}}
+    with pytest.raises(ip.ManifestError, match=r"python:source 'ppa' is not in gpu_stack:python_sources"):
+        ip.compose(stack, "3.1")
+
+
+def test_gpu_pillar_has_no_yaml_anchors():
+    """Salt merges pillar in place: a mapping shared through an alias would take every override twice."""
+    text = (PILLAR / "gpu.sls").read_text()
+    assert not re.search(r":\s+[&*]\w", text), "pillar/gpu.sls must not use YAML anchors or aliases"
 
 
 def test_wheelhouse_pins_diagnosenet_prerequisites():
@@ -235,7 +247,9 @@ def test_salt_function_reads_the_unmasked_pillar(package, tmp_path):
             "package_dir": str(root),
             "jetpack": "3.1",
             "wheelhouse": [],
-            "jetpacks": {"3.1": {"python": {"source": {"kind": "apt"}}, "artifacts": manifest}},
+            # over pillar/gpu.sls: JetPack 3.1's Python source brings no deb of its own here
+            "python_sources": {"xenial-debs": {"kind": "apt", "packages": ["python3.6"]}},
+            "jetpacks": {"3.1": {"artifacts": manifest}},
         }
     }
     (site / "site.sls").write_text(yaml.safe_dump(doc))

@@ -3,6 +3,7 @@
 {%- from "gpu_stack/map.jinja" import gpu_stack, jp, manifest with context %}
 {%- set dir = gpu_stack.package_dir %}
 {%- set py = jp.python %}
+{%- set source = salt["install_package.python_source"](gpu_stack, gpu_stack.jetpack | string) %}
 {%- set venv_python = gpu_stack.venv ~ "/bin/python" %}
 {%- set cache = gpu_stack.wheel_cache %}
 {%- set wheels = manifest | selectattr("role", "in", ["pip-wheel", "tensorflow-wheel", "wheel"]) | list %}
@@ -12,25 +13,25 @@
 include:
   - gpu_stack.check
 
-{%- if py.source.kind == "debs" %}
+{%- if source.kind == "debs" %}
 
 gpu-stack-python:
   pkg.installed:
     - sources:
-{%- for deb in py.source.debs %}
+{%- for deb in source.debs %}
       - {{ deb.package }}: {{ dir }}/{{ deb.file }}
 {%- endfor %}
     - require:
       - module: gpu-stack-install-package-verified
 {%- else %}
-{%- if py.source.get("repo") %}
+{%- if source.get("repo") %}
 
 gpu-stack-python-repo:
   pkgrepo.managed:
-    - name: {{ py.source.repo }}
+    - name: {{ source.repo }}
     - file: /etc/apt/sources.list.d/jetson-python.list
-{%- if py.source.get("key_url") %}
-    - key_url: {{ py.source.key_url }}
+{%- if source.get("key_url") %}
+    - key_url: {{ source.key_url }}
 {%- endif %}
     - require:
       - module: gpu-stack-install-package-verified
@@ -40,7 +41,7 @@ gpu-stack-python-repo:
 
 gpu-stack-python:
   pkg.installed:
-    - pkgs: {{ py.source.packages | json }}
+    - pkgs: {{ source.packages | json }}
     - require:
       - module: gpu-stack-install-package-verified
 {%- endif %}

@@ -2,7 +2,8 @@
 
 The install package (CUDA repo deb, cuDNN debs, Python 3.6 debs, the TensorFlow wheel and a
 wheelhouse of the workload's pinned wheels) lives on an NFS export. Its manifest is the
-JetPack's ``artifacts`` + its Python ``debs`` + the shared ``wheelhouse`` in pillar/gpu.sls::
+JetPack's ``artifacts`` + the ``debs`` of its Python source + the shared ``wheelhouse`` in
+pillar/gpu.sls::
 
     - {file: libcudnn6_6.0.21-1+cuda8.0_arm64.deb, sha256: <64 hex or null>, role: cudnn, ...}
 
@@ -221,13 +222,27 @@ def record_directory(directory: str, artifacts: list[dict[str, Any]]) -> list[di
 # --- Salt entry points --------------------------------------------------------------------
 
 
+def python_source(stack: dict[str, Any], jetpack: str) -> dict[str, Any]:
+    """The ``gpu_stack:python_sources`` entry that JetPack ``jetpack`` names ({} if it names none)."""
+    name = ((stack.get("jetpacks") or {}).get(jetpack) or {}).get("python", {}).get("source")
+    if name is None:
+        return {}
+    sources = stack.get("python_sources") or {}
+    if name not in sources:
+        known = ", ".join(sorted(sources)) or "none"
+        raise ManifestError(
+            f"gpu_stack:jetpacks:'{jetpack}':python:source {name!r} is not in gpu_stack:python_sources (known: {known})"
+        )
+    return sources[name]
+
+
 def compose(stack: dict[str, Any], jetpack: str) -> list[dict[str, Any]]:
     """The manifest of JetPack ``jetpack``: its artifacts, its Python debs, the shared wheelhouse."""
-    entry = stack.get("jetpacks", {}).get(jetpack)
+    entry = (stack.get("jetpacks") or {}).get(jetpack)
     if not entry:
-        known = ", ".join(sorted(stack.get("jetpacks", {}))) or "none"
+        known = ", ".join(sorted(stack.get("jetpacks") or {})) or "none"
         raise ManifestError(f"gpu_stack:jetpacks has no entry for JetPack {jetpack!r} (known: {known})")
-    source = (entry.get("python") or {}).get("source") or {}
+    source = python_source(stack, jetpack)
     debs = (source.get("debs") or []) if source.get("kind") == "debs" else []
     artifacts = [*(entry.get("artifacts") or []), *debs, *(stack.get("wheelhouse") or [])]
     return check_manifest(artifacts, f"gpu_stack manifest of JetPack {jetpack}")
