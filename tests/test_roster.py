@@ -85,6 +85,12 @@ def test_list_prints_name_and_ip_per_line_for_shell_loops() -> None:
     assert result.stdout.splitlines() == expected
 
 
+def test_masters_prints_the_table_masters_in_mount_index_order_for_list_targeting() -> None:
+    result = cli(ROSTER_PY, "--masters", "--table", str(TABLES["table5"]))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ",".join(load(TABLES["table5"])["masters"]) + "\n"
+
+
 def test_a_bad_table_stops_the_roster_and_names_the_file(tmp_path: Path) -> None:
     doc = yaml.safe_load(TABLES["table5"].read_text())
     doc["cluster"]["nodes"][1]["ip"] = doc["cluster"]["nodes"][0]["ip"]

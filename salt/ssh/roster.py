@@ -7,6 +7,7 @@ Ubuntu 16.04 nodes have Python 3.5, which no current Salt runs on (docs/operatio
 
     python3 salt/ssh/roster.py --user nvidia --priv ~/.ssh/jetson_ed25519 --sudo > roster
     python3 salt/ssh/roster.py --list            # "name ip" lines for shell loops
+    python3 salt/ssh/roster.py --masters         # astro7,... for `salt-ssh -L`
 
 Runs on the operator's machine (Python >= 3.10, PyYAML); no Salt import.
 """
@@ -83,6 +84,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="use salt-thin with the node's own python3 (only for nodes with Python >= 3.10)",
     )
     parser.add_argument("--list", action="store_true", help="print 'name ip' lines instead")
+    parser.add_argument("--masters", action="store_true",
+                        help="print the NFS masters, comma-separated (for salt -L / salt-ssh -L)")
     return parser.parse_args(argv)
 
 
@@ -97,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         for row in cluster["nodes"]:
             print(row["name"], row["ip"])
+        return 0
+    if args.masters:
+        print(",".join(cluster["masters"]))
         return 0
     roster = entries(cluster, args.user, args.priv, args.sudo, args.relenv, args.port)
     sys.stdout.write(render(roster, args.table or table.DEFAULT_TABLE))
