@@ -76,7 +76,7 @@ def minion_opts(
     return opts
 
 
-@functools.cache
+@functools.lru_cache(maxsize=4)
 def _caller(node_id: str, platform: str, table: str | None, roots: tuple[str, ...]):
     opts = minion_opts(node_id, platform, table, list(roots) or None)
     return salt.client.Caller(mopts=opts)
