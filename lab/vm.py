@@ -120,14 +120,55 @@ def _ready(spec: vm_qemu.Machine, saved: Path, restored: bool) -> None:
                        "systemctl restart salt-minion")
         return
     wait_ssh(spec.name)
-    # Save the booted VM once: later runs restore it instead of booting cold. The minion
-    # unit is Type=notify: active means connected to the master and ready.
-    ssh(spec.name, "until systemctl is-active --quiet salt-minion; do sleep 1; done; "
-                   "sync && echo 3 > /proc/sys/vm/drop_caches", timeout=BOOT_TIMEOUT)
+    wait_minion(spec.name)
+    # Save the booted VM once: later runs restore it instead of booting cold.
+    ssh(spec.name, "sync && echo 3 > /proc/sys/vm/drop_caches")
     temporary = vm_node.vm_dir(spec.name) / "state.new"
     vm_qemu.save_state(spec.qmp_socket, temporary)
     vm_node.keep_state(spec, temporary, saved)
     vm_qemu.qmp(spec.qmp_socket, "cont")
+
+
+def boot_ids(nodes: list[str]) -> dict[str, str]:
+    """Each node's kernel boot id (changes with every boot); empty if ssh fails."""
+    return {n: ssh(n, "cat /proc/sys/kernel/random/boot_id", check=False, timeout=30)
+            .stdout.strip() for n in nodes}
+
+
+def reboot(nodes: list[str]) -> None:
+    """Reboot ``nodes`` from inside (systemctl reboot); wait until each is back and ready."""
+    before = boot_ids(nodes)
+    with step(f"vms: rebooting {', '.join(nodes)}"):
+        for node in nodes:
+            ssh(node, "systemctl reboot", check=False, timeout=30)
+        with concurrent.futures.ThreadPoolExecutor(len(nodes)) as pool:
+            list(pool.map(lambda n: _wait_new_boot(n, before[n]), nodes))
+
+
+def _wait_new_boot(node: str, old: str) -> None:
+    deadline = time.monotonic() + BOOT_TIMEOUT
+    while boot_ids([node])[node] in ("", old):
+        if time.monotonic() > deadline:
+            raise LabError(f"vm {node}: not back from reboot after {BOOT_TIMEOUT}s; "
+                           f"console: {console_tail(node)}")
+        time.sleep(2)
+    wait_minion(node)
+
+
+def wait_minion(node: str) -> None:
+    """Wait until the minion unit is active (Type=notify: connected to the master)."""
+    ssh(node, "until systemctl is-active --quiet salt-minion; do sleep 1; done",
+        timeout=BOOT_TIMEOUT)
+
+
+def power_on(node: str, cluster: dict[str, Any]) -> None:
+    """Boot a powered-off VM cold from its disks as they are; wait until it is ready."""
+    row = next(r for r in cluster["nodes"] if r["name"] == node)
+    spec = vm_node.machine(row, cluster, vm_image.ensure_vm_image())
+    with step(f"vms: powering on {node}"):
+        start(spec)
+        wait_ssh(node)
+        wait_minion(node)
 
 
 def ssh(node: str, command: str, timeout: float = 120,

@@ -1,11 +1,17 @@
-"""``python -m lab.vm``: the VM lab's commands (same shape as ``python -m lab``)."""
+"""``python -m lab.vm``: the container lab's commands (lab/cli.py), run on the VM lab.
+
+``apply`` and ``validate`` are the lab's own (rollout + state.apply, the acceptance suite);
+``up``, ``down`` and ``demo`` bring VMs instead of containers; ``up`` and ``demo`` take
+``--cold`` (boot cold and save new states instead of restoring saved ones).
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
+from typing import Any
 
-from lab import lifecycle, vm
+from lab import cli, lifecycle, vm
 from lab.shell import LabError, say
 
 
@@ -18,18 +24,6 @@ def _down(args: argparse.Namespace) -> int:
     return 1 if vm.down() else 0
 
 
-def _apply(args: argparse.Namespace) -> int:
-    from lab import converge
-
-    return converge.main(rollout_first=not args.no_rollout)
-
-
-def _validate(args: argparse.Namespace) -> int:
-    from lab import validate
-
-    return validate.main(args.pytest_args)
-
-
 def _demo(args: argparse.Namespace) -> int:
     from lab import converge, validate
 
@@ -38,48 +32,40 @@ def _demo(args: argparse.Namespace) -> int:
         vm.up(args.nodes, rebuild=args.rebuild, cold=args.cold)
         status = converge.main(rollout_first=True) or validate.main([])
     finally:
-        if args.keep:
-            say("demo: --keep: the VMs stay up; `python -m lab.vm down` takes them away")
-        else:
-            status = status or (1 if vm.down() else 0)
+        if not args.keep:
+            status = status or _down(args)
     return status
 
 
+def _subcommands(top: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    action: Any = next(a for a in top._actions if isinstance(a, argparse._SubParsersAction))
+    return action.choices
+
+
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="python -m lab.vm", description=vm.__doc__)
-    sub = top.add_subparsers(dest="command", required=True)
-    up = sub.add_parser("up", help="build/reuse the VM image, start master, switch and VMs")
-    demo = sub.add_parser("demo", help="up, apply, validate, down")
-    for cmd in (up, demo):
-        cmd.add_argument("--nodes", type=int, default=None,
-                         help="how many VMs (the masters are always kept); default: masters + 1")
-        cmd.add_argument("--rebuild", action="store_true", help="rebuild the VM image")
-        cmd.add_argument("--cold", action="store_true",
-                         help="cold boot (and save new states) instead of restoring saved ones")
-    demo.add_argument("--keep", action="store_true", help="leave the VMs up afterwards")
-    apply = sub.add_parser("apply", help="orchestrated rollout, then state.apply on all VMs")
-    apply.add_argument("--no-rollout", action="store_true", help="only state.apply")
-    validate = sub.add_parser("validate", help="run the acceptance suite against the VMs")
-    validate.add_argument("pytest_args", nargs=argparse.REMAINDER,
-                          help="extra pytest arguments (after --)")
-    down = sub.add_parser("down", help="stop the VMs, the switch and the master")
-    for cmd, func in ((up, _up), (demo, _demo), (apply, _apply), (validate, _validate),
-                      (down, _down)):
-        cmd.set_defaults(func=func)
+    """lab/cli.py's parser with the VM versions of up, down and demo."""
+    top = cli.parser()
+    top.prog, top.description = "python -m lab.vm", __doc__
+    commands = _subcommands(top)
+    for name, func in (("up", _up), ("demo", _demo), ("down", _down)):
+        commands[name].set_defaults(func=func)
+    for name in ("up", "demo"):
+        commands[name].add_argument(
+            "--cold", action="store_true",
+            help="boot cold (and save new states) instead of restoring the saved ones")
     return top
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if os.geteuid() != 0:
-        say("the VM lab needs root (like the container lab)")
+        say("the VM lab needs root (qemu, vde switch, salt-master)")
         return 2
     try:
         with lifecycle.locked():
             return args.func(args)
     except LabError as err:
         say(f"ERROR: {err}")
-        return 1
     except KeyboardInterrupt:
-        say("interrupted: `python -m lab.vm down` cleans up what was started")
-        return 130
+        say("interrupted: `python -m lab.vm down` stops what was started")
+    return 1

@@ -31,7 +31,7 @@ VDE_DIR = RUN / "vde"
 SSH_PORT_BASE = 42200  # + node number, on 127.0.0.1
 MEMORY_MB = 768
 # Disks after the root disk, in guest order (/dev/vdb, /dev/vdc): masters only.
-MASTER_DISKS = [("ssd", "2G"), ("spare", "256M")]
+MASTER_DISKS = [("ssd", "2G"), ("spare", "64M")]
 
 
 def guest_device(index: int) -> str:
@@ -61,6 +61,11 @@ def _mac(prefix: str, number: int) -> str:
     return f"52:54:00:{prefix}:{number // 256:02x}:{number % 256:02x}"
 
 
+def lan_mac(row: dict[str, Any]) -> str:
+    """The MAC of the VM's NIC on the private LAN (the vde switch)."""
+    return _mac("77", row["number"])
+
+
 def seed_files(row: dict[str, Any], cluster: dict[str, Any]) -> dict[str, tuple[str, int]]:
     """Path in the VM -> (content, mode) of the node's own files."""
     name, number = row["name"], row["number"]
@@ -72,7 +77,7 @@ def seed_files(row: dict[str, Any], cluster: dict[str, Any]) -> dict[str, tuple[
     return {
         "etc/hostname": (f"{name}\n", 0o644),
         "etc/systemd/network/10-lan.network":
-            (network.format(mac=_mac("77", number), address=f"{row['ip']}/{prefix}"), 0o644),
+            (network.format(mac=lan_mac(row), address=f"{row['ip']}/{prefix}"), 0o644),
         "etc/systemd/network/20-user.network":
             (network.format(mac=_mac("10", number), address="10.0.2.15/24"), 0o644),
         "etc/salt/minion.d/lab-node.conf": (
@@ -116,7 +121,7 @@ def machine(row: dict[str, Any], cluster: dict[str, Any], image: Path) -> Machin
         name=name, memory_mb=MEMORY_MB, kernel=image / "vmlinuz", initrd=image / "initrd.img",
         append=f"root=/dev/vda rw console=ttyS0 quiet systemd.machine_id={machine_id}",
         disks=disks, seed=folder / "seed.tar",
-        lan_mac=_mac("77", row["number"]), user_mac=_mac("10", row["number"]),
+        lan_mac=lan_mac(row), user_mac=_mac("10", row["number"]),
         ssh_port=SSH_PORT_BASE + row["number"],
         forwards={SALT_PUBLISH_PORT: SALT_PUBLISH_PORT, SALT_RET_PORT: SALT_RET_PORT},
         vde_socket=VDE_DIR, qmp_socket=folder / "qmp.sock", console=folder / "console.log",
@@ -154,3 +159,8 @@ def keep_state(spec: Machine, saved: Path, target: Path) -> None:
     if target.exists():
         shutil.rmtree(target)
     work.rename(target)
+    for old in STATES_DIR.glob(f"*/{spec.name}"):  # states of older images or devices
+        if old != target:
+            shutil.rmtree(old)
+            if not any(old.parent.iterdir()):
+                old.parent.rmdir()

@@ -1,0 +1,106 @@
+"""``python -m lab.vm_bench``: the VM lab's figures, written into docs/benchmarks.md.
+
+Measures on this host: VM boot (cold, and restored from saved states), the first apply
+(orch.rollout + state.apply), a no-op re-apply, the acceptance suite, and NFS write/read
+throughput from the worker to each master's export. Only the section between the
+``vm-lab`` markers of docs/benchmarks.md is replaced. Leaves the VM lab down.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+from lab import converge, lifecycle, table, validate, vm
+from lab.paths import REPO, REPORTS_DIR
+from lab.shell import LabError, say
+
+DOC = REPO / "docs" / "benchmarks.md"
+BEGIN, END = "<!-- vm-lab:begin -->", "<!-- vm-lab:end -->"
+NFS_MB = 64
+
+
+def timed(label: str, figures: dict[str, str], action: Callable[[], Any]) -> Any:
+    begin = time.monotonic()
+    result = action()
+    figures[label] = f"{time.monotonic() - begin:.0f} s"
+    say(f"bench: {label}: {figures[label]}")
+    return result
+
+
+def nfs_throughput(cluster: dict[str, Any], node: str) -> dict[str, str]:
+    """MB/s of writing then reading NFS_MB MiB from ``node`` to each export (as the user)."""
+    figures = {}
+    user = cluster["user"]["name"]
+    for mount in table.nodetable().mounts(cluster):
+        if mount["master"] == node:
+            continue
+        path = f"{mount['path']}/.bench-{node}"
+        out = vm.ssh(node, (
+            f"su {user} -c 'dd if=/dev/zero of={path} bs=1M count={NFS_MB} conv=fsync 2>&1' "
+            f"&& echo 3 > /proc/sys/vm/drop_caches && su {user} -c 'dd if={path} of=/dev/null "
+            f"bs=1M 2>&1; rm -f {path}'"), timeout=600).stdout
+        rates = re.findall(r"([\d.]+) ([MG]B)/s", out)
+        if len(rates) != 2:
+            raise LabError(f"bench: {node} -> {mount['master']}: no dd rates in {out!r}")
+        write, read = (float(v) * (1000 if unit == "GB" else 1) for v, unit in rates)
+        figures[f"NFS {node} → {mount['master']} write / read"] = f"{write:.1f} / {read:.1f} MB/s"
+    return figures
+
+
+def measure() -> dict[str, str]:
+    figures: dict[str, str] = {}
+    vm.down()
+    cluster = timed("up, cold boot of all VMs (+ saving their states)", figures,
+                    lambda: vm.up(cold=True))
+    vm.down()
+    timed("up, restoring all VMs from saved states", figures, vm.up)
+    names = table.names(cluster)
+    timed("first apply (orch.rollout + state.apply)", figures,
+          lambda: (converge.rollout(), converge.apply_all(names, "bench first apply")))
+    timed("no-op re-apply (state.apply)", figures,
+          lambda: converge.apply_all(names, "bench re-apply"))
+    code, _ = timed("acceptance suite (-n 4)", figures, lambda: validate.run_suite(
+        REPORTS_DIR / "acceptance-bench.json", ["-n", "4"], quiet=True))
+    figures["acceptance suite exit code"] = str(code)
+    worker = next(n for n in names if n not in cluster["masters"])
+    figures.update(nfs_throughput(cluster, worker))
+    return figures
+
+
+def write_section(figures: dict[str, str], count: int) -> None:
+    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    rows = "".join(f"| {label} | {value} |\n" for label, value in figures.items())
+    section = (
+        f"{BEGIN}\n## VM lab (qemu TCG, {count} VMs)\n\n"
+        f"Measured by `python -m lab.vm_bench` on {when}, {os.cpu_count()} cores, "
+        "TCG (no KVM): every guest instruction is emulated, so these are far below real "
+        "hardware, and they vary with the host's load.\n\n"
+        f"| what | time / rate |\n| --- | --- |\n{rows}{END}\n"
+    )
+    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n\n"
+    if BEGIN in text and END in text:
+        text = text[:text.index(BEGIN)] + section + text[text.index(END) + len(END) + 1:]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    DOC.write_text(text)
+
+
+def main() -> int:
+    with lifecycle.locked():
+        try:
+            figures = measure()
+            count = len(table.names(vm.load_cluster()))
+        finally:
+            vm.down()
+    write_section(figures, count)
+    say(f"bench: written to {DOC}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
