@@ -9,9 +9,11 @@ that pillar switches skip the live checks with their reason.
 
 from __future__ import annotations
 
+import ctypes
 import glob
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -40,6 +42,11 @@ def free_port() -> int:
 def keygen(path) -> str:
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
     return (path.parent / f"{path.name}.pub").read_text().strip()
+
+
+def die_with_parent() -> None:
+    """In the sshd child: SIGTERM when this test process dies, even if killed (PR_SET_PDEATHSIG)."""
+    ctypes.CDLL(None).prctl(1, signal.SIGTERM)
 
 
 def wait_listening(port: int, seconds: float = 10) -> None:
@@ -75,7 +82,11 @@ def lab(tmp_path_factory):
     roots = {"base": [str(tmp / "pillar"), str(REPO / "pillar")]}
     master = {"pillar_roots": roots, "jetson_node_table": str(TABLE5), "cachedir": str(tmp / "cache")}
     (tmp / "master").write_text(yaml.safe_dump(master))
-    sshd = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(tmp / "sshd_config")], stderr=subprocess.DEVNULL)
+    sshd = subprocess.Popen(
+        ["/usr/sbin/sshd", "-D", "-e", "-f", str(tmp / "sshd_config")],
+        stderr=subprocess.DEVNULL,
+        preexec_fn=die_with_parent,
+    )
     try:
         wait_listening(port)
         yield tmp
@@ -118,11 +129,16 @@ def test_preflight_reaches_sshd_as_root_and_collects_facts(lab) -> None:
     assert set(result["facts"]["host_keys"]) == on_disk
 
 
-@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+@pytest.mark.parametrize("workers", [["-n", "0"], []], ids=["serial", "xdist-default"])
 def test_dead_host_is_one_failure_and_the_run_goes_on(lab, workers: list[str]) -> None:
     out = lab / f"report-{len(workers)}.json"
-    run = suite(f"--salt-config={lab / 'master'}", f"--ssh-config={lab / 'ssh_config'}",
-                f"--hosts={LIVE},{DEAD}", f"--report-json={out}", *workers)  # fmt: skip
+    run = suite(
+        f"--salt-config={lab / 'master'}",
+        f"--ssh-config={lab / 'ssh_config'}",
+        f"--hosts={LIVE},{DEAD}",
+        f"--report-json={out}",
+        *workers,
+    )
     assert run.returncode == 1, run.stdout[-3000:] + run.stderr[-2000:]
     report = json.loads(out.read_text())
     dead = report["hosts"][DEAD]
@@ -138,7 +154,14 @@ def test_dead_host_is_one_failure_and_the_run_goes_on(lab, workers: list[str]) -
 
 def test_pillar_switches_skip_live_checks_with_their_reason(lab) -> None:
     out = lab / "report-live.json"
-    run = suite(f"--salt-config={lab}", f"--ssh-config={lab / 'ssh_config'}", f"--hosts={LIVE}", f"--report-json={out}")
+    run = suite(
+        f"--salt-config={lab}",
+        f"--ssh-config={lab / 'ssh_config'}",
+        f"--hosts={LIVE}",
+        f"--report-json={out}",
+        "-n",
+        "0",
+    )
     assert out.exists(), run.stdout[-3000:] + run.stderr[-3000:]
     checks = json.loads(out.read_text())["hosts"][LIVE]["checks"]
     skipped = {c["check"].split("[")[0]: c["reason"] for c in checks if c["outcome"] == "skipped"}

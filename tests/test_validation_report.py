@@ -6,29 +6,34 @@ import json
 import subprocess
 import sys
 
+import pytest
 from saltrender import REPO
 
 sys.path.insert(0, str(REPO))
 from validation import report  # noqa: E402
 
-RECORDED = REPO / "validation" / "testdata" / "recorded-report.json"
-GOLDEN = REPO / "validation" / "testdata" / "recorded-report.txt"
+DATA = REPO / "validation" / "testdata"
+# Recorded --report-json files: the 4-node container lab (all pass, documented skips) and a
+# throwaway sshd standing for an unprovisioned node plus a closed port (failures, unreachable).
+RECORDED = {"lab": DATA / "recorded-lab-report.json", "sshd": DATA / "recorded-sshd-report.json"}
 
 
-def recorded() -> dict:
-    records, nodes = report.records_from_summary(json.loads(RECORDED.read_text()))
+def recorded(name: str) -> dict:
+    records, nodes = report.records_from_summary(json.loads(RECORDED[name].read_text()))
     return report.summarize(records, nodes)
 
 
-def test_table_and_skip_reasons_match_the_golden_file() -> None:
-    summary = recorded()
+@pytest.mark.parametrize("name", sorted(RECORDED))
+def test_table_and_skip_reasons_match_the_golden_file(name: str) -> None:
+    summary = recorded(name)
     text = report.table(summary) + "\n\nskipped checks, by reason:\n" + report.skip_reasons(summary) + "\n"
-    assert text == GOLDEN.read_text()
+    assert text == RECORDED[name].with_suffix(".txt").read_text()
 
 
-def test_summary_keeps_every_check_with_its_values() -> None:
-    original = json.loads(RECORDED.read_text())
-    summary = recorded()
+@pytest.mark.parametrize("name", sorted(RECORDED))
+def test_summary_keeps_every_check_with_its_values(name: str) -> None:
+    original = json.loads(RECORDED[name].read_text())
+    summary = recorded(name)
     for name, host in original["hosts"].items():
         assert summary["hosts"][name]["checks"] == host["checks"]
         assert summary["hosts"][name]["status"] == host["status"]
@@ -60,9 +65,9 @@ def test_unreachable_host_is_its_own_status_and_first_failure_is_the_earliest_ar
     assert "1 x <node>: unreachable: refused" in report.skip_reasons(summary)
 
 
-def test_report_command_reprints_a_saved_report_and_exits_1_on_failure() -> None:
-    run = subprocess.run(
-        [sys.executable, "-m", "validation.report", str(RECORDED)], cwd=REPO, capture_output=True, text=True
-    )
-    assert run.returncode == 1
-    assert run.stdout == GOLDEN.read_text()
+@pytest.mark.parametrize(("name", "code"), [("lab", 0), ("sshd", 1)])
+def test_report_command_reprints_a_saved_report_with_its_exit_code(name: str, code: int) -> None:
+    command = [sys.executable, "-m", "validation.report", str(RECORDED[name])]
+    run = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+    assert run.returncode == code
+    assert run.stdout == RECORDED[name].with_suffix(".txt").read_text()

@@ -19,6 +19,8 @@ from validation.session import Node, State, build
 STATE = pytest.StashKey[State]()
 COLLECTOR = pytest.StashKey[report.Collector]()
 WORKER_KEY = "jetson_validation"
+# ssh-bound checks: more workers than CPUs keep the network busy; each worker costs a process.
+DEFAULT_WORKERS = min(8, 2 * (os.cpu_count() or 1))
 
 
 def _mounts(pillar: dict[str, Any]) -> list[tuple[str, Any]]:
@@ -55,8 +57,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_cmdline_main(config: pytest.Config) -> None:
-    """With -n, keep each host's checks on one worker (xdist_group marks, --dist loadgroup)."""
-    if getattr(config.option, "numprocesses", None) and config.option.dist == "no":
+    """Hosts in parallel: without -n, DEFAULT_WORKERS xdist workers (-n 0 runs serially); each
+    host's checks stay on one worker (xdist_group marks, --dist loadgroup)."""
+    if not hasattr(config.option, "numprocesses"):
+        return  # xdist not loaded (-p no:xdist): serial
+    if config.option.numprocesses is None and not config.getoption("usepdb", False):
+        config.option.numprocesses = DEFAULT_WORKERS
+    if config.option.numprocesses and config.option.dist == "no":
         config.option.dist = "loadgroup"
 
 
@@ -162,8 +169,14 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if COLLECTOR not in config.stash:
         return
     records = list(config.stash[COLLECTOR].records.values())
-    summary = report.summarize(records, config.stash[STATE].names)
+    state = config.stash[STATE]
+    summary = report.summarize(records, state.names)
+    summary["timings"] = state.timings
     terminalreporter.section("jetson-array acceptance report")
+    terminalreporter.write_line(
+        f"{len(state.names)} hosts selected, {len(state.reachable())} reachable; pillar rendered in "
+        f"{state.timings.get('pillar_s')} s, preflight in {state.timings.get('preflight_s')} s\n"
+    )
     terminalreporter.write_line(report.table(summary))
     skips = report.skip_reasons(summary)
     if skips:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import time
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from typing import Any
@@ -24,9 +25,12 @@ class State:
     pillars: dict[str, dict[str, Any]]
     reach: dict[str, dict[str, Any]] = field(default_factory=dict)
     mesh: str = "ring"
+    timings: dict[str, float] = field(default_factory=dict)
+    _nodes: dict[str, Node] = field(default_factory=dict, repr=False, compare=False)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        targets = [asdict(target) for target in self.targets]
+        return {"targets": targets, "pillars": self.pillars, "reach": self.reach, "mesh": self.mesh}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> State:
@@ -52,22 +56,32 @@ class State:
         return [self.ring_next(name)]
 
     def node(self, name: str) -> Node:
-        target = next(target for target in self.targets if target.name == name)
-        return Node(target, self.pillars[name], self.reach.get(name, {}).get("facts", {}))
+        """The Node of ``name``, one per run (it caches the static files it read)."""
+        if name not in self._nodes:
+            target = next(target for target in self.targets if target.name == name)
+            self._nodes[name] = Node(target, self.pillars[name], self.reach.get(name, {}).get("facts", {}))
+        return self._nodes[name]
 
 
 def build(hosts: str | None, salt_config: str | None, ssh: inventory.SshOptions, mesh: str) -> State:
     """Render the pillars of the selected hosts and reach every one of them once."""
+    started = time.monotonic()
     opts = pillars.salt_opts(salt_config)
     targets = inventory.expand(hosts, pillars.table(opts), ssh)
     state = State(targets, pillars.render(opts, [t.name for t in targets]), mesh=mesh)
+    rendered = time.monotonic()
     os.makedirs(ssh.control_dir, mode=0o700, exist_ok=True)
     jobs = {}
     for target in targets:
-        node = state.node(target.name)
-        command = preflight.facts_command(node.user, node.formula("ssh_mesh")["key_type"])
-        jobs[target.name] = (target.spec, target.options, command)
+        pillar = state.pillars[target.name]
+        key_type = pillars.formula(pillar, "ssh_mesh")["key_type"]
+        jobs[target.name] = (
+            target.spec,
+            target.options,
+            preflight.facts_command(pillar["cluster_user"]["name"], key_type),
+        )
     state.reach = preflight.run_all(jobs)
+    state.timings = {"pillar_s": round(rendered - started, 2), "preflight_s": round(time.monotonic() - rendered, 2)}
     return state
 
 
@@ -79,6 +93,7 @@ class Node:
         self.target = target
         self.pillar = pillar
         self.facts = facts
+        self._files: dict[str, str] = {}
 
     @cached_property
     def host(self) -> Any:
@@ -100,6 +115,13 @@ class Node:
 
     def run(self, command: str, *args: Any) -> Any:
         return self.host.run(command, *args)
+
+    def read(self, path: str, cached: bool = False) -> str:
+        """The content of ``path`` ('' when absent); ``cached``: read once per run (static files
+        such as /etc/fstab that several checks parse)."""
+        if not cached or path not in self._files:
+            self._files[path] = self.host.run("cat %s", path).stdout
+        return self._files[path]
 
     def run_as_user(self, command: str, timeout: int | None = None) -> Any:
         """``command`` (a shell snippet) as the cluster user, in its home, optionally bounded."""

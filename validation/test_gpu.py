@@ -35,7 +35,7 @@ def _gpu(node: Node) -> tuple[dict[str, Any], dict[str, Any]]:
 
 def test_l4t_release_matches_the_jetpack(node: Node, record: Any) -> None:
     stack, jetpack = _gpu(node)
-    text = node.run("cat /etc/nv_tegra_release").stdout
+    text = node.read("/etc/nv_tegra_release")
     assert text, f"{node.name}: /etc/nv_tegra_release is missing: not an L4T image"
     have = pillars.repo_module("salt/_grains/tegra.py")._parse(text)
     want = jetpack["l4t"]
@@ -89,8 +89,11 @@ def test_cuda_libraries_are_in_the_linker_cache(node: Node, record: Any) -> None
 
 def test_python_imports_the_pinned_versions(node: Node, record: Any) -> None:
     stack, jetpack = _gpu(node)
-    pins = [w["requirement"] for w in [*stack["wheelhouse"], *jetpack["artifacts"]]
-            if w.get("requirement") and w["role"] in ("wheel", "tensorflow-wheel")]  # fmt: skip
+    pins = [
+        w["requirement"]
+        for w in [*stack["wheelhouse"], *jetpack["artifacts"]]
+        if w.get("requirement") and w["role"] in ("wheel", "tensorflow-wheel")
+    ]
     wanted = {}
     for pin in pins:
         name, _, version = pin.partition("==")
@@ -101,8 +104,11 @@ def test_python_imports_the_pinned_versions(node: Node, record: Any) -> None:
     assert result.rc == 0 and lines, f"{node.name}: {python} cannot run: {result.stderr.strip()[-300:]}"
     have = json.loads(lines[-1])
     record(versions=have, expected=wanted)
-    wrong = [f"{module} {have.get(module)} (pin {version})" for module, version in wanted.items()
-             if have.get(module) != version]  # fmt: skip
+    wrong = [
+        f"{module} {have.get(module)} (pin {version})"
+        for module, version in wanted.items()
+        if have.get(module) != version
+    ]
     assert not wrong, f"{node.name}: {python}: " + "; ".join(wrong)
 
 

@@ -10,7 +10,7 @@ from validation.session import Node
 def test_hostname_is_the_table_name(node: Node, record: Any) -> None:
     want = node.formula("hosts")["hostname"]
     live = node.run("hostname").stdout.strip()
-    saved = node.run("cat /etc/hostname").stdout.strip()
+    saved = node.read("/etc/hostname").strip()
     record(live=live, etc_hostname=saved, expected=want)
     assert (live, saved) == (want, want), (
         f"{node.name}: hostname is {live!r}, /etc/hostname has {saved!r}, table name is {want!r}"
@@ -32,7 +32,7 @@ def test_every_table_name_resolves_to_its_ip(node: Node, record: Any) -> None:
 
 def test_hosts_file_has_each_table_name_once(node: Node, record: Any) -> None:
     hosts = node.formula("hosts")
-    lines = parse.table_lines(node.run("cat %s", hosts["file"]).stdout)
+    lines = parse.table_lines(node.read(hosts["file"]))
     seen: dict[str, list[str]] = {}
     for row in lines:
         for name in row[1:]:

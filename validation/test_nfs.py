@@ -38,9 +38,9 @@ def test_cloud_mount_point_is_a_directory(node: Node, mount: dict[str, Any]) -> 
 
 
 def test_cloud_mount_has_its_fstab_entry(node: Node, mount: dict[str, Any], record: Any) -> None:
-    entries = parse.fstab_entries(node.run("cat /etc/fstab").stdout, "target", mount["path"])
+    entries = parse.fstab_entries(node.read("/etc/fstab", cached=True), "target", mount["path"])
     want = _expected_fstab(node, mount)
-    have = [{**entry, "options": sorted(entry["options"])} for entry in entries]
+    have = [{"source": e["source"], "fstype": e["fstype"], "options": sorted(e["options"])} for e in entries]
     record(fstab=have, expected=want)
     assert have, f"{node.name}: /etc/fstab has no entry for {mount['path']} ({mount['master']})"
     assert have == [want], f"{node.name}: /etc/fstab entry for {mount['path']}: {have} != {want}"
@@ -55,7 +55,7 @@ def _exported_to(node: Node, server: dict[str, Any]) -> tuple[list[str], list[st
 
 def test_exports_file_matches_pillar(node: Node, nfs_server: dict[str, Any], record: Any) -> None:
     clients, options = _exported_to(node, nfs_server)
-    text = node.run("cat %s", nfs_server["exports_file"]).stdout
+    text = node.read(nfs_server["exports_file"])
     have = {path: {c: sorted(o) for c, o in cl.items()} for path, cl in parse.exports(text).items()}
     want = {nfs_server["mountpoint"]: {client: options for client in clients}}
     record(exports=have)
@@ -68,7 +68,7 @@ def test_exports_file_matches_pillar(node: Node, nfs_server: dict[str, Any], rec
 
 
 def test_ssd_has_its_fstab_entry(node: Node, nfs_server: dict[str, Any], record: Any) -> None:
-    entries = parse.fstab_entries(node.run("cat /etc/fstab").stdout, "target", nfs_server["mountpoint"])
+    entries = parse.fstab_entries(node.read("/etc/fstab", cached=True), "target", nfs_server["mountpoint"])
     record(fstab=entries)
     have = [(entry["source"], entry["fstype"]) for entry in entries]
     assert have == [(nfs_server["device"], "ext4")], (
@@ -81,7 +81,7 @@ def test_cloud_mount_comes_from_its_master(node: Node, mount: dict[str, Any], re
     exported = node.formula("nfs")["server"]["mountpoint"]
     paths = [f"{mount['path']}/.", f"{exported}/."] if mount["bind"] else [f"{mount['path']}/."]
     stat = node.run(f"timeout -s KILL {NFS_TIMEOUT_S} stat -L -c %d:%i {shlex.join(paths)}")
-    top = parse.proc_mounts(node.run("cat /proc/mounts").stdout, mount["path"])
+    top = parse.proc_mounts(node.read("/proc/mounts"), mount["path"])
     record(mount=top, stat=stat.stdout.split())
     assert stat.rc == 0, f"{node.name}: {mount['path']} does not answer: {stat.stderr.strip()}"
     if mount["bind"]:
@@ -110,7 +110,7 @@ def test_cloud_mount_is_writable_by_user(node: Node, mount: dict[str, Any]) -> N
 def test_ssd_is_mounted_at_exports(node: Node, nfs_server: dict[str, Any], record: Any) -> None:
     node.skip_unless("nfs:mount_now", LIVE)
     device = node.run("readlink -f %s", nfs_server["device"]).stdout.strip()
-    top = parse.proc_mounts(node.run("cat /proc/mounts").stdout, nfs_server["mountpoint"])
+    top = parse.proc_mounts(node.read("/proc/mounts"), nfs_server["mountpoint"])
     record(mount=top, device=device)
     assert top and top["source"] == device, (
         f"{node.name}: {nfs_server['mountpoint']} is {top}, want the ssd {nfs_server['device']}"

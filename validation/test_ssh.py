@@ -9,7 +9,7 @@ from validation.session import Node, State
 
 
 def test_authorized_keys_hold_exactly_the_cluster_keys(node: Node, state: State, record: Any) -> None:
-    text = node.run("cat %s", f"{node.home}/.ssh/authorized_keys").stdout
+    text = node.read(f"{node.home}/.ssh/authorized_keys")
     have = parse.key_lines(text)
     table = [peer["name"] for peer in node.pillar["ssh_mesh"]["peers"]]
     known = {name: state.reach[name]["facts"].get("user_key") for name in state.reachable()}
@@ -26,7 +26,7 @@ def test_authorized_keys_hold_exactly_the_cluster_keys(node: Node, state: State,
 def test_known_hosts_pin_every_node_by_name_and_ip(node: Node, state: State, record: Any) -> None:
     path = node.formula("ssh_mesh")["known_hosts_file"]
     pinned: dict[str, set[str]] = {}
-    for hosts, key in parse.key_lines(node.run("cat %s", path).stdout):
+    for hosts, key in parse.key_lines(node.read(path)):
         for host in hosts.split(","):
             pinned.setdefault(host, set()).add(key)
     wrong = []

@@ -20,7 +20,7 @@ def test_dropins_hold_exactly_pillar_rules(node: Node, record: Any) -> None:
     for name, rules in sorted(sudoers["files"].items()):
         path = f"{sudoers['dir']}/{name}"
         meta = node.run("stat -c '%a %U %G' " + path).stdout.strip()
-        lines = [" ".join(row) for row in parse.table_lines(node.run("cat %s", path).stdout)]
+        lines = [" ".join(row) for row in parse.table_lines(node.read(path))]
         want = [" ".join(f"{sudoers['user']} {rule}".split()) for rule in rules]
         record(**{name: {"mode": meta, "rules": lines}})
         if meta != "440 root root":

@@ -18,7 +18,7 @@ def test_swap_file_has_pillar_size_and_mode(node: Node, record: Any) -> None:
 
 def test_swap_file_has_fstab_entry(node: Node, record: Any) -> None:
     swap = node.formula("swap")
-    entries = parse.fstab_entries(node.run("cat /etc/fstab").stdout, "source", swap["file"])
+    entries = parse.fstab_entries(node.read("/etc/fstab", cached=True), "source", swap["file"])
     record(fstab=entries)
     assert [entry["fstype"] for entry in entries] == ["swap"], (
         f"{node.name}: /etc/fstab has {len(entries)} swap entries for {swap['file']}, want 1"
@@ -28,7 +28,7 @@ def test_swap_file_has_fstab_entry(node: Node, record: Any) -> None:
 def test_swap_is_active_with_pillar_size(node: Node, record: Any) -> None:
     swap = node.formula("swap")
     node.skip_unless("swap:activate", "the swap file is made but not switched on")
-    rows = {row[0]: row for row in parse.table_lines(node.run("cat /proc/swaps").stdout)[1:]}
+    rows = {row[0]: row for row in parse.table_lines(node.read("/proc/swaps"))[1:]}
     row = rows.get(swap["file"])
     record(proc_swaps=row)
     assert row, f"{node.name}: {swap['file']} is not active (/proc/swaps)"

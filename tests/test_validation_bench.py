@@ -1,0 +1,33 @@
+"""The acceptance benchmark's report: its own section of docs/benchmarks.md, the ratio, the goal."""
+
+from __future__ import annotations
+
+import sys
+
+from saltrender import REPO
+
+sys.path.insert(0, str(REPO))
+from validation import bench  # noqa: E402
+
+
+def run(hosts: str, *times: float, code: int = 0) -> dict:
+    return {"hosts": hosts, "times": list(times), "best": min(times), "median": sorted(times)[len(times) // 2],
+            "codes": [code] * len(times)}  # fmt: skip
+
+
+def test_section_states_ratio_and_goal() -> None:
+    text = bench.section(run("n0", 4.0, 5.0), run("n*", 10.0, 12.0), 24, ["-n", "4"])
+    assert "**t(24)/t(1) = 2.50** (best times): meets the goal <= 3." in text
+    assert text.startswith(bench.BEGIN) and text.rstrip().endswith(bench.END)
+    slow = bench.section(run("n0", 4.0), run("n*", 13.0, code=1), 24, [])
+    assert "MISSES the goal" in slow and "--hosts=n* exited [1]" in slow
+
+
+def test_write_replaces_only_its_own_section(tmp_path) -> None:
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text("# Benchmarks\n\n## Lab\nlab figures\n")
+    bench.write(str(doc), bench.section(run("n0", 4.0), run("n*", 8.0), 24, []))
+    bench.write(str(doc), bench.section(run("n0", 4.0), run("n*", 6.0), 24, []))
+    text = doc.read_text()
+    assert text.count(bench.BEGIN) == 1 and "t(24)/t(1) = 1.50" in text and "t(24)/t(1) = 2.00" not in text
+    assert text.startswith("# Benchmarks\n\n## Lab\nlab figures\n")

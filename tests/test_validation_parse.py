@@ -1,0 +1,91 @@
+"""The acceptance suite's parsers, on the output the real tools print."""
+
+from __future__ import annotations
+
+import sys
+
+from saltrender import REPO
+
+sys.path.insert(0, str(REPO))
+from validation import parse  # noqa: E402
+
+EXPORTFS_V = (
+    "/exports      \t10.1.0.10(sync,wdelay,hide,no_subtree_check,fsid=2,sec=sys,rw,secure,root_squash,no_all_squash)\n"
+    "/exports      \t10.1.0.11(sync,wdelay,hide,no_subtree_check,fsid=2,sec=sys,rw,secure,root_squash,no_all_squash)\n"
+    "/srv/a/rather/long/export/path\n"
+    "\t\t<world>(sync,wdelay,hide,no_subtree_check,sec=sys,ro,secure,root_squash,no_all_squash)\n"
+)
+SUDO_L = """Matching Defaults entries for labuser on tx3:
+    env_reset, mail_badpass, secure_path=/usr/local/sbin\\:/usr/local/bin
+
+User labuser may run the following commands on tx3:
+    (ALL : ALL) ALL
+    (root) NOPASSWD: /opt/tools/record.sh
+    (root) NOPASSWD: /usr/bin/killall   tegrastats
+"""
+
+
+def test_exportfs_v_joins_wrapped_lines_and_names_the_world() -> None:
+    exports = parse.exportfs_v(EXPORTFS_V)
+    assert sorted(exports["/exports"]) == ["10.1.0.10", "10.1.0.11"]
+    assert "fsid=2" in exports["/exports"]["10.1.0.10"]
+    assert list(exports["/srv/a/rather/long/export/path"]) == ["*"]
+
+
+def test_exports_file_space_before_options_exports_to_the_world() -> None:
+    text = "# comment\n/exports 10.1.0.10(rw,sync) \\\n  10.1.0.11(rw)\n/exports2 10.1.0.12 (rw)\n"
+    exports = parse.exports(text)
+    assert exports["/exports"] == {"10.1.0.10": ["rw", "sync"], "10.1.0.11": ["rw"]}
+    assert exports["/exports2"] == {"10.1.0.12": [], "*": ["rw"]}
+
+
+def test_sudo_rules_are_the_lines_after_the_header_normalized() -> None:
+    rules = parse.sudo_rules(SUDO_L)
+    assert rules == [
+        "(ALL : ALL) ALL",
+        "(root) NOPASSWD: /opt/tools/record.sh",
+        "(root) NOPASSWD: /usr/bin/killall tegrastats",
+    ]
+    assert parse.sudo_rule_as_listed("ALL=(root) NOPASSWD: /usr/bin/killall tegrastats") == rules[2]
+
+
+def test_fstab_entries_skip_comments_and_split_options() -> None:
+    text = (
+        "# /etc/fstab\nUUID=abc / ext4 errors=remount-ro 0 1\n"
+        "10.1.0.13:/exports /home/u/cloud/0 nfs nfsvers=4.2,_netdev 0 0\n"
+    )
+    [entry] = parse.fstab_entries(text, "target", "/home/u/cloud/0")
+    assert entry == {
+        "source": "10.1.0.13:/exports",
+        "target": "/home/u/cloud/0",
+        "fstype": "nfs",
+        "options": ["nfsvers=4.2", "_netdev"],
+    }
+
+
+def test_key_lines_read_authorized_keys_and_known_hosts() -> None:
+    authorized = "# Managed by Salt\nssh-ed25519 AAAAC3Nza1 labuser@tx0\nssh-ed25519 AAAAC3Nza2 labuser@tx1\n"
+    assert parse.key_lines(authorized) == [
+        ("labuser@tx0", "ssh-ed25519 AAAAC3Nza1"),
+        ("labuser@tx1", "ssh-ed25519 AAAAC3Nza2"),
+    ]
+    known = "tx0,10.1.0.10 ssh-ed25519 AAAAC3Nzb1\ntx0,10.1.0.10 ecdsa-sha2-nistp256 AAAAE2Vj\n"
+    assert parse.key_lines(known)[1] == ("tx0,10.1.0.10", "ecdsa-sha2-nistp256 AAAAE2Vj")
+
+
+def test_getent_hosts_maps_names_and_aliases() -> None:
+    assert parse.getent_hosts("10.1.0.10      tx0\n127.0.1.1 tx1 tx1.local\n") == {
+        "tx0": ["10.1.0.10"],
+        "tx1": ["127.0.1.1"],
+        "tx1.local": ["127.0.1.1"],
+    }
+
+
+def test_proc_mounts_returns_the_top_mount() -> None:
+    text = (
+        "systemd-1 /home/u/cloud/0 autofs rw,relatime,fd=40 0 0\n"
+        "10.1.0.13:/exports /home/u/cloud/0 nfs4 rw,vers=4.2,proto=tcp 0 0\n"
+    )
+    top = parse.proc_mounts(text, "/home/u/cloud/0")
+    assert (top["source"], top["fstype"]) == ("10.1.0.13:/exports", "nfs4") and "vers=4.2" in top["options"]
+    assert parse.proc_mounts(text, "/elsewhere") is None

@@ -1,0 +1,102 @@
+"""Benchmark of the acceptance suite: wall time for 1 host and for N hosts, ratio t(N)/t(1).
+
+    python -m validation.bench --salt-config lab/run/etc/salt [--repeat 3] [--write docs/benchmarks.md] \
+        -- --ssh-config lab/run/ssh/config -n 4
+
+The first node of the table is the 1-host run, every node of the table (``<prefix>*``) the
+N-host run, unless --one/--all say otherwise; everything after ``--`` goes to both pytest
+runs unchanged. Each size runs --repeat times; the best time counts (noise only adds time).
+The result replaces this benchmark's own section of docs/benchmarks.md. Goal: ratio <= 3 at N = 24.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from validation import inventory, pillars
+
+GOAL = 3.0
+BEGIN, END = "<!-- validation-bench:begin -->", "<!-- validation-bench:end -->"
+DOC_HEADER = "# Benchmarks\n\nFigures measured by the benchmark scripts; each script owns its section.\n"
+
+
+def measure(hosts: str, salt_config: str | None, extra: list[str], repeat: int) -> dict:
+    """Run the suite ``repeat`` times on ``hosts``: the times, the best, the exit codes."""
+    command = [sys.executable, "-m", "pytest", "validation/", "-p", "no:cacheprovider", "-q", f"--hosts={hosts}"]
+    command += [f"--salt-config={salt_config}"] if salt_config else []
+    times, codes = [], []
+    for attempt in range(1, repeat + 1):
+        started = time.monotonic()
+        run = subprocess.run(command + extra, cwd=pillars.REPO, capture_output=True, text=True, check=False)
+        times.append(time.monotonic() - started)
+        codes.append(run.returncode)
+        print(f"bench: --hosts={hosts} run {attempt}/{repeat}: {times[-1]:.1f} s, exit {run.returncode}", flush=True)
+        if run.returncode == 2:
+            sys.exit(f"bench: the suite cannot run (exit 2):\n{run.stdout[-2000:]}{run.stderr[-2000:]}")
+    return {"hosts": hosts, "times": times, "best": min(times), "median": statistics.median(times), "codes": codes}
+
+
+def section(one: dict, many: dict, count: int, extra: list[str]) -> str:
+    ratio = many["best"] / one["best"]
+    verdict = "meets" if ratio <= GOAL else "MISSES"
+    failed = [f"--hosts={r['hosts']} exited {sorted(set(r['codes']))}" for r in (one, many) if any(r["codes"])]
+    lines = [
+        BEGIN,
+        "## Acceptance suite: 1 host vs N hosts (validation/bench.py)",
+        "",
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.node()} ({os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.1f} at the end), `pytest validation/ -q {' '.join(extra)}`.",
+        "",
+        "| hosts | runs (s) | best (s) | median (s) |",
+        "| --- | --- | --- | --- |",
+    ]
+    for label, run in (("1", one), (str(count), many)):
+        times = ", ".join(f"{t:.1f}" for t in run["times"])
+        lines.append(f"| {label} (`{run['hosts']}`) | {times} | {run['best']:.1f} | {run['median']:.1f} |")
+    lines += ["", f"**t({count})/t(1) = {ratio:.2f}** (best times): {verdict} the goal <= {GOAL:g}."]
+    if failed:
+        lines += ["", "Runs with failing checks (times still count the whole run): " + "; ".join(failed) + "."]
+    return "\n".join(lines + [END]) + "\n"
+
+
+def write(path: str, text: str) -> None:
+    """Replace this benchmark's section of ``path`` (or append it); other sections stay."""
+    old = Path(path).read_text(encoding="utf-8") if os.path.exists(path) else DOC_HEADER
+    if BEGIN in old and END in old:
+        new = old[: old.index(BEGIN)] + text + old[old.index(END) + len(END) + 1 :]
+    else:
+        new = old.rstrip("\n") + "\n\n" + text
+    Path(path).write_text(new, encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    extra = argv[argv.index("--") + 1 :] if "--" in argv else []
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--salt-config", help="as for the suite (default: the repo's pillar/)")
+    parser.add_argument("--one", help="--hosts of the 1-host run (default: the table's first node)")
+    parser.add_argument("--all", help="--hosts of the N-host run (default: every node of the table)")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--write", metavar="MD", help="write the section into this file (docs/benchmarks.md)")
+    args = parser.parse_args(argv[: argv.index("--")] if "--" in argv else argv)
+    table = pillars.table(pillars.salt_opts(args.salt_config))
+    one = measure(args.one or table["nodes"][0]["name"], args.salt_config, extra, args.repeat)
+    many = measure(args.all or f"{table['name_prefix']}*", args.salt_config, extra, args.repeat)
+    count = len(inventory.expand(many["hosts"], table, inventory.SshOptions()))
+    text = section(one, many, count, extra)
+    print(text)
+    if args.write:
+        write(args.write, text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
