@@ -103,14 +103,21 @@ def test_a_bad_table_stops_the_roster_and_names_the_file(tmp_path: Path) -> None
 
 def test_ssh_config_dir_points_salt_at_this_repo_and_the_site_pillar(tmp_path: Path) -> None:
     out, site = tmp_path / "cfg", tmp_path / "site"
-    result = cli(CONFIGURE_PY, "ssh", "--out", str(out), "--site-pillar", str(site))
+    (tmp_path / "known_hosts").write_text("")
+    # relative paths, as an operator types them: salt-ssh runs from `out`, so they must be
+    # written absolute
+    result = cli(CONFIGURE_PY, "ssh", "--out", "cfg", "--site-pillar", "site", "--priv", "key",
+                 "--known-hosts", "known_hosts", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     master = yaml.safe_load((out / "master").read_text())
     assert master["file_roots"]["base"] == [str(REPO / "salt"), str(REPO / "formulas")]
     assert master["pillar_roots"]["base"] == [str(REPO / "pillar"), str(site)]
     assert master["roster_file"] == str(out / "roster") and master["cachedir"].startswith(str(out))
+    assert master["known_hosts_file"] == str(tmp_path / "known_hosts")
     assert yaml.safe_load((out / "Saltfile").read_text()) == {"salt-ssh": {"config_dir": str(out)}}
-    assert list(yaml.safe_load((out / "roster").read_text())) == list(roster.entries(load(None)))
+    entries = yaml.safe_load((out / "roster").read_text())
+    assert list(entries) == list(roster.entries(load(None)))
+    assert {entry["priv"] for entry in entries.values()} == {str(tmp_path / "key")}
 
 
 def test_master_drop_in_matches_the_reviewed_golden_example() -> None:

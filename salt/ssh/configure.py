@@ -51,7 +51,7 @@ def state_tree(
     return conf
 
 
-def ssh_master(out: Path, tree: dict[str, Any], known_hosts: Path | None) -> dict[str, Any]:
+def ssh_master(out: Path, tree: dict[str, Any], known_hosts: str | None) -> dict[str, Any]:
     """salt-ssh's `master` file: the state tree plus private dirs under ``out``."""
     conf = {
         "root_dir": str(out),
@@ -63,7 +63,7 @@ def ssh_master(out: Path, tree: dict[str, Any], known_hosts: Path | None) -> dic
         **tree,
     }
     if known_hosts:
-        conf["known_hosts_file"] = str(known_hosts)
+        conf["known_hosts_file"] = known_hosts
     return conf
 
 
@@ -129,12 +129,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ssh = sub.choices["ssh"]
     ssh.add_argument("--out", type=Path, required=True, help="config dir to write")
     ssh.add_argument("--user", help="ssh login on the nodes (stock L4T: nvidia)")
-    ssh.add_argument("--priv", help="path of the operator's ssh private key")
+    ssh.add_argument("--priv", type=roster.absolute, help="path of the operator's ssh private key")
     ssh.add_argument("--port", type=int, help="ssh port if not 22")
     ssh.add_argument("--sudo", action="store_true", help="run Salt through sudo")
     ssh.add_argument("--no-relenv", dest="relenv", action="store_false",
                      help="salt-thin with the node's python3 (nodes with Python >= 3.10 only)")
-    ssh.add_argument("--known-hosts", type=Path, help="known_hosts file with the nodes' keys")
+    ssh.add_argument("--known-hosts", type=roster.absolute,
+                     help="known_hosts file with the nodes' keys")
     ssh.add_argument("--relenv-tarball", type=Path, help="pinned Salt onedir tarball")
     ssh.add_argument("--sha256", help="sha256 of --relenv-tarball (from the Salt release)")
     ssh.add_argument("--arch", default="aarch64", choices=sorted(RELENV_ARCH),

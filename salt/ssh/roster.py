@@ -70,11 +70,17 @@ def render(roster: dict[str, dict[str, Any]], table: str) -> str:
     return HEADER.format(table=table) + body
 
 
+def absolute(path: str) -> str:
+    """A path as salt-ssh needs it in its files: absolute (it runs from another directory)."""
+    return str(Path(path).expanduser().resolve())
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--table", help="node table (default: pillar/nodes.yaml)")
     parser.add_argument("--user", help="ssh login on the nodes (stock L4T: nvidia)")
-    parser.add_argument("--priv", help="ssh private key of the operator (path, not the key)")
+    parser.add_argument("--priv", type=absolute,
+                        help="ssh private key of the operator (path, not the key)")
     parser.add_argument("--port", type=int, help="ssh port if not 22")
     parser.add_argument("--sudo", action="store_true", help="run Salt through sudo")
     parser.add_argument(
