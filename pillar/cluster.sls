@@ -20,8 +20,11 @@ def run():
     nodetable = _nodetable()
     try:
         cluster = nodetable.load(__opts__.get("jetson_node_table"))
-        if __opts__.get("__role") == "master":
-            # The master's own pillar (orchestration): the table, no node of its own.
+        names = {row["name"] for row in cluster["nodes"]}
+        if __opts__.get("__role") == "master" and __opts__["id"] not in names:
+            # The master's own pillar (orchestration, id <host>_master): the table, no node
+            # of its own. A minion's pillar is compiled on the master too (__role is
+            # "master" there as well): it is told apart by its id, a row of the table.
             return {"cluster": cluster}
         return nodetable.pillar_for(cluster, __opts__["id"])
     except nodetable.NodeTableError as err:
