@@ -143,10 +143,6 @@ def test_relenv_tarball_is_checked_then_put_where_salt_ssh_looks(tmp_path: Path)
 # --- the proof: salt-ssh over real ssh, roster from a loopback table ----------------------
 
 LOOPBACK = ["127.0.0.2", "127.0.0.3"]
-SALT_SSH_PILLAR_BUG = (
-    "pillar/cluster.sls returns only `cluster` when __role is master, which is also the case "
-    "for salt-ssh targets: node pillar must be derived when __opts__['id'] is a table node"
-)
 
 
 def loopback_table(path: Path) -> Path:
@@ -207,7 +203,6 @@ def test_salt_ssh_minion_id_is_the_table_name(ssh_proof) -> None:
     assert salt_ssh(cfg, "grains.get", "id") == {row["name"]: row["name"] for row in cluster["nodes"]}
 
 
-@pytest.mark.xfail(strict=True, reason=SALT_SSH_PILLAR_BUG)
 def test_salt_ssh_renders_each_nodes_pillar_and_states_from_the_table(ssh_proof) -> None:
     cfg, cluster = ssh_proof
     assert salt_ssh(cfg, "pillar.get", "node:ip") == {r["name"]: r["ip"] for r in cluster["nodes"]}
@@ -256,7 +251,6 @@ def test_salt_ssh_reaches_every_lab_node_by_its_table_name(lab_ssh) -> None:
 
 
 @pytest.mark.lab
-@pytest.mark.xfail(strict=True, reason=SALT_SSH_PILLAR_BUG)
 def test_salt_ssh_state_apply_converges_the_lab_and_a_second_run_changes_nothing(lab_ssh) -> None:
     cfg, cluster = lab_ssh
     for attempt in ("first", "second"):
