@@ -59,8 +59,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_cmdline_main(config: pytest.Config) -> None:
     """Hosts in parallel: without -n, DEFAULT_WORKERS xdist workers (-n 0 runs serially); each
     host's checks stay on one worker (xdist_group marks, --dist loadgroup)."""
-    if not hasattr(config.option, "numprocesses"):
-        return  # xdist not loaded (-p no:xdist): serial
+    if not hasattr(config.option, "numprocesses") or hasattr(config, "workerinput"):
+        return  # xdist not loaded (-p no:xdist), or this is a worker: it must never start workers
     if config.option.numprocesses is None and not config.getoption("usepdb", False):
         config.option.numprocesses = DEFAULT_WORKERS
     if config.option.numprocesses and config.option.dist == "no":
