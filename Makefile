@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 # Debian packages the tests and the lab use (validators, containers, VMs).
 APT_PACKAGES := python3-venv git debootstrap systemd-container nfs-kernel-server sudo \
 	openssh-server openssh-client dpkg-dev iproute2 bridge-utils e2fsprogs util-linux \
-	vde2 qemu-system-x86 qemu-utils ruby
+	vde2 qemu-system-x86 qemu-utils ruby vagrant shellcheck
 PYTEST_ARGS ?=
 
 .PHONY: deps apt venv test demo lab-down clean

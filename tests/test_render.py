@@ -69,3 +69,13 @@ def test_bad_table_stops_pillar_and_names_the_culprit(tmp_path):
                for e in errors), errors
     with pytest.raises(RenderError, match="field 'ip' 192.168.50.12"):
         lowstate("tx0", "debian12-x86_64", table=table)
+
+
+def test_empty_mine_refuses_to_write_the_mesh_files():
+    """Rendered without a mine (salt-call --local here, salt-ssh on the array): the guard fails
+    and both mesh files require it, so neither is emptied."""
+    chunks = by_id(lowstate("astro0", "debian12-x86_64"))
+    guard = chunks["ssh-mesh-mine-has-keys"]
+    assert guard["fun"] == "fail_without_changes"
+    for state_id in ("ssh-mesh-authorized-keys", "ssh-mesh-known-hosts"):
+        assert {"test": "ssh-mesh-mine-has-keys"} in chunks[state_id].get("require", []), state_id

@@ -3,6 +3,19 @@
 {%- set home = salt["user.info"](ssh_mesh.user).get("home", "/home/" ~ ssh_mesh.user) %}
 {%- set authorized = salt["ssh_mesh.authorized_keys"](ssh_mesh.peers, ssh_mesh.user) %}
 {%- set known = salt["ssh_mesh.known_hosts"](ssh_mesh.peers) %}
+{%- if ssh_mesh.peers and not (authorized and known) %}
+{#- An empty mine (no mine.update yet, or salt-ssh, which has no mine) would empty both files
+    and lock the cluster user out: refuse, and change nothing. #}
+ssh-mesh-mine-has-keys:
+  test.fail_without_changes:
+    - name: >-
+        ssh_mesh on {{ grains.id }}: the Salt mine holds no {{ "user" if not authorized else "host" }}
+        keys of the cluster; run `salt-run state.orch orch.rollout` (or mine.update on every node)
+        first. authorized_keys and ssh_known_hosts were left as they are.
+    - require_in:
+      - file: ssh-mesh-authorized-keys
+      - file: ssh-mesh-known-hosts
+{%- endif %}
 
 include:
   - {{ tpldir }}.keys
