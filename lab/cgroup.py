@@ -2,8 +2,9 @@
 
 This host is cgroup v1 hybrid with no host systemd. ``systemd-nspawn --keep-unit`` runs the
 container in the cgroup of the process that starts it; 24 containers sharing one cgroup make
-units fail at random with 219/CGROUP. So each node gets ``<own cgroup>/jetlab/<node>`` in each
-hierarchy below and its launcher moves itself there before exec'ing nspawn. The same groups
+units fail at random with 219/CGROUP. So each node gets
+``<own cgroup>/<CGROUP_NAME>/<node>`` in each hierarchy below and its launcher moves itself
+there before exec'ing nspawn. The same groups
 give per-node memory figures and let ``down`` find (and kill) every process the lab started.
 """
 
@@ -13,7 +14,7 @@ import os
 import signal
 from pathlib import Path
 
-from lab.paths import NAME
+from lab.paths import CGROUP_NAME
 
 CGROUP_FS = Path("/sys/fs/cgroup")
 # mount folder -> controller name as it appears in /proc/<pid>/cgroup
@@ -38,23 +39,23 @@ def _own_paths(pid: str = "self") -> dict[str, str]:
 
 
 def lab_roots() -> list[Path]:
-    """``<hierarchy>/<this process's cgroup>/jetlab`` for each hierarchy that is mounted."""
+    """``<hierarchy>/<this process's cgroup>/<CGROUP_NAME>`` for each mounted hierarchy."""
     own = _own_paths()
     roots = []
     for folder, controller in HIERARCHIES.items():
         mount = CGROUP_FS / folder
         if (mount / "cgroup.procs").exists() and controller in own:
-            roots.append(mount / own[controller].lstrip("/") / NAME)
+            roots.append(mount / own[controller].lstrip("/") / CGROUP_NAME)
     return roots
 
 
 def find_lab_roots(depth: int = 4) -> list[Path]:
-    """Every ``jetlab`` cgroup folder under the hierarchies (for `down` from anywhere)."""
+    """Every folder of this lab's CGROUP_NAME under the hierarchies (`down` from anywhere)."""
     found = []
     for folder in HIERARCHIES:
         mount = CGROUP_FS / folder
         for level in range(depth):
-            found += [p for p in mount.glob("/".join(["*"] * level + [NAME])) if p.is_dir()]
+            found += [p for p in mount.glob("/".join(["*"] * level + [CGROUP_NAME])) if p.is_dir()]
     return found
 
 

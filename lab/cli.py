@@ -22,7 +22,7 @@ def _down(args: argparse.Namespace) -> int:
 def _apply(args: argparse.Namespace) -> int:
     from lab import converge
 
-    return converge.main(rollout=not args.no_rollout)
+    return converge.main(rollout_first=not args.no_rollout)
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -37,7 +37,7 @@ def _demo(args: argparse.Namespace) -> int:
     status = 1
     try:
         lifecycle.up(args.nodes, rebuild=args.rebuild)
-        status = converge.main(rollout=True) or validate.main([])
+        status = converge.main(rollout_first=True) or validate.main([])
     finally:
         if args.keep:
             say("demo: --keep: the lab stays up; `python -m lab down` takes it away")

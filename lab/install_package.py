@@ -1,37 +1,63 @@
-"""The install package on the NFS stand-in: the fixture package built by lab/fixtures/.
+"""The install package on the NFS stand-in: the FIXTURE package built by lab/fixtures/build.py.
 
-On the array the package lives on the export of the table's install_package master and
-every node sees it at the pillar's ``gpu_stack:package_dir``. In the lab, host folder
-lab/run/cloud/<i> is bind-mounted at mount path i on every node, so the package is copied
-into the folder of the install-package master's mount index.
+On the array the package lives on the export of the table's install_package master and every
+node sees it at the pillar's ``gpu_stack:package_dir``. In the lab, host folder
+lab/run/cloud/<i> is bind-mounted at mount path i on every node, so the package is built into
+the folder of the install-package master's mount index. The builder also writes the pillar
+that points the gpu_stack/diagnosenet formulas at the fixture files (their real sha256):
+lab/run/pillar/lab_fixture.sls, a pillar root of the lab master, included by lab/pillar/site.sls.
 """
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
-from lab import table
-from lab.paths import LAB, ensure
-from lab.shell import say
+import yaml
 
-FIXTURES = LAB / "fixtures"
+from lab import table
+from lab.paths import CACHE, LAB, REPO, RUN, VENV_BIN, ensure
+from lab.shell import LabError, run, step
+
+BUILDER = LAB / "fixtures" / "build.py"
+PILLAR_ROOT = RUN / "pillar"  # generated pillar root of the lab master
+FIXTURE_PILLAR = PILLAR_ROOT / "lab_fixture.sls"
+GPU_PILLAR = REPO / "pillar" / "gpu.sls"
 
 
 def target(cluster: dict[str, Any], cloud: Path) -> Path:
     """Host folder that nodes see as gpu_stack:package_dir."""
     package = cluster["install_package"]
-    index = cluster["masters"].index(package["master"])
-    mounts = table.nodetable().mounts(cluster)
-    assert mounts[index]["master"] == package["master"], "mount index order changed"
-    return cloud / str(index) / package["dir"]
+    mount = next(m for m in table.nodetable().mounts(cluster) if m["master"] == package["master"])
+    return cloud / str(mount["index"]) / package["dir"]
 
 
-def provide(cluster: dict[str, Any], cloud: Path) -> Path | None:
-    """Put the fixture install package where nodes expect it; None if there is no builder."""
+def pip_wheel() -> Path:
+    """The real pip wheel the manifest names (pillar/gpu.sls), from PyPI, sha256-checked."""
+    wheelhouse = yaml.safe_load(GPU_PILLAR.read_text())["gpu_stack"]["wheelhouse"]
+    entry = next((w for w in wheelhouse if w.get("role") == "pip-wheel"), None)
+    if entry is None:
+        raise LabError(f"{GPU_PILLAR}: gpu_stack:wheelhouse has no entry with role pip-wheel")
+    folder = ensure(CACHE / "fixtures")
+    wheel = folder / Path(entry["file"]).name
+    if not wheel.exists():
+        run([VENV_BIN / "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
+             "--dest", folder, entry["requirement"]], what=f"pip download {entry['requirement']}")
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    if entry.get("sha256") and digest != entry["sha256"]:
+        wheel.unlink()
+        raise LabError(f"{wheel}: sha256 {digest} is not the {entry['sha256']} of {GPU_PILLAR}")
+    return wheel
+
+
+def provide(cluster: dict[str, Any], cloud: Path) -> Path:
+    """Build the fixture package where nodes expect it and its pillar; return the package dir."""
     dest = target(cluster, cloud)
-    if not (FIXTURES / "README.md").exists():
-        say(f"install package: no builder in {FIXTURES} yet; {dest} stays empty")
+    if not BUILDER.exists():
+        raise LabError(f"{BUILDER} is missing: the lab needs it for the fixture install package")
+    with step(f"install package: FIXTURE build into {dest}"):
         ensure(dest.parent)
-        return None
-    raise NotImplementedError("fixture builder interface: see lab/fixtures/README.md")
+        run([VENV_BIN / "python", BUILDER, "--out", dest, "--pip-wheel", pip_wheel(),
+             "--pillar-out", FIXTURE_PILLAR], what="lab/fixtures/build.py")
+    return dest

@@ -64,6 +64,7 @@ def wait_ready(cluster: dict[str, Any], timeout: float = 300) -> None:
         answered: set[str] = set()
         while answered != set(names):
             nodes.check_running(names)
+            master.check_running()
             if time.monotonic() > deadline:
                 missing = sorted(set(names) - answered)
                 raise LabError(f"nodes {', '.join(missing)}: no answer to test.ping after "

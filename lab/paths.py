@@ -7,6 +7,7 @@ under ``lab/cache/``. Host objects (bridge, cgroups, machines) carry the ``jetla
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -32,8 +33,11 @@ NODES_DIR = RUN / "nodes"  # per-node overlay (upper/work/merged), log, SSD file
 CLOUD_DIR = RUN / "cloud"  # NFS stand-in: cloud/<i> bind-mounted into every node
 REPORTS_DIR = RUN / "reports"
 
-NAME = "jetlab-ct"  # cgroup folder name and bridge name prefix (the VM lab is separate)
+NAME = "jetlab-ct"  # bridge name prefix
 BRIDGE = f"{NAME}0"
+# cgroup folder of this run folder's lab (one per JETLAB_RUN, so `down` of one lab never
+# touches the processes of another lab on the same host).
+CGROUP_NAME = f"jetlab-{hashlib.sha256(str(RUN).encode()).hexdigest()[:8]}"
 NODE_APT_REPO = "/srv/lab-apt"  # where the lab apt repo is bind-mounted on each node
 SALT_PUBLISH_PORT = 4605  # not 4505/4506: leave those to any other salt-master on the host
 SALT_RET_PORT = 4606

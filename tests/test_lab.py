@@ -1,0 +1,245 @@
+"""Integration tests of the container lab (lab/, docs/lab.md): the whole cluster on this host.
+
+One module-scoped fixture brings the lab up once (all rows of lab/nodes.yaml, or the first
+$LAB_NODES with the masters kept) and takes it down at the end, checking nothing is left on
+the host. The tests run in file order on the same nodes: the broken-table rollout first (on
+untouched nodes, so "no node changed" means something), then rollout + apply, re-apply,
+the acceptance suite, sabotage and repair. Needs root, systemd-nspawn and debootstrap.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import yaml
+
+from lab import converge, image, lifecycle, master, table, validate
+from lab.paths import DERIVED_TABLE, REPORTS_DIR
+from lab.shell import run
+
+pytestmark = pytest.mark.lab
+
+# Skip reasons the lab documents (docs/lab.md "What the lab cannot do"): anything else fails.
+LAB_SKIPS = {
+    "no kernel NFS": r"pillar nfs:mount_now is false",
+    "no swapon in containers": r"pillar swap:activate is false",
+    "no GPU in containers": r"gpu: false in the node table",
+}
+# Files the states write; a refused rollout must leave every one untouched.
+WATCHED = "/etc/passwd /etc/group /etc/hosts /etc/hostname /etc/fstab /etc/exports /etc/sudoers.d"
+
+
+def _missing_prerequisite() -> str | None:
+    if os.geteuid() != 0:
+        return "the container lab needs root (nspawn, bridge, cgroups, loop devices)"
+    for tool in ("systemd-nspawn", "debootstrap", "dpkg-scanpackages", "unshare", "losetup"):
+        if shutil.which(tool) is None:
+            return f"the container lab needs {tool} (Makefile: make deps)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[dict[str, Any]]:
+    """The lab, up for the whole module; down (and verified clean) afterwards."""
+    reason = _missing_prerequisite()
+    if reason:
+        pytest.skip(reason)
+    count = int(os.environ["LAB_NODES"]) if os.environ.get("LAB_NODES") else None
+    with lifecycle.locked():
+        try:
+            yield lifecycle.up(count)
+        finally:
+            left = lifecycle.down()
+            assert not left, f"lab down left things behind: {left}"
+
+
+def _on_nodes(nodes: list[str], command: str) -> dict[str, str]:
+    reply = master.salt("-L", ",".join(nodes), "cmd.run", command, "python_shell=True")
+    assert set(reply) == set(nodes), f"no answer from {sorted(set(nodes) - set(reply))}"
+    return reply
+
+
+def _snapshot(nodes: list[str]) -> dict[str, str]:
+    """Per node: checksums of the files the states manage, and the installed packages."""
+    return _on_nodes(nodes, f"find {WATCHED} -type f 2>/dev/null | sort | xargs md5sum; "
+                            "dpkg-query -W -f='${Package}\\n' | md5sum")
+
+
+def test_broken_table_stops_the_rollout_before_any_node_changes(cluster: dict[str, Any]) -> None:
+    nodes = table.names(cluster)
+    good = DERIVED_TABLE.read_text()
+    doc = yaml.safe_load(good)
+    first, second = doc["cluster"]["nodes"][:2]
+    second["ip"] = first["ip"]
+    with pytest.raises(table.nodetable().NodeTableError) as schema:
+        table.nodetable().check(doc)
+    before = _snapshot(nodes)
+    try:
+        DERIVED_TABLE.write_text(yaml.safe_dump(doc, sort_keys=False))
+        ok, summary = converge.rollout()
+    finally:
+        DERIVED_TABLE.write_text(good)
+    assert not ok, f"the rollout accepted a table with a duplicate IP:\n{summary}"
+    rollout_output = (REPORTS_DIR / "rollout.json").read_text()
+    assert str(schema.value) in rollout_output, (
+        f"the rollout failed without the schema error '{schema.value}':\n{summary}")
+    assert _snapshot(nodes) == before, "a node changed although the table was refused"
+
+
+def test_every_package_the_states_install_is_in_the_lab_repo(cluster: dict[str, Any]) -> None:
+    nodes = table.names(cluster)
+    lowstate = master.salt("-L", ",".join(nodes), "state.show_lowstate")
+    toolkit = _from_install_package(nodes[0])
+    listed = set(image.read_packages())
+    missing: dict[str, set[str]] = {}
+    for node, chunks in lowstate.items():
+        assert isinstance(chunks, list), f"{node}: states do not render: {chunks}"
+        for chunk in chunks:
+            if chunk["state"] == "pkg" and chunk["fun"] == "installed" and "sources" not in chunk:
+                names = chunk.get("pkgs") or [chunk["name"]]
+                wanted = {n if isinstance(n, str) else next(iter(n)) for n in names}
+                missing.setdefault(node, set()).update(wanted - listed - toolkit)
+    missing = {node: names for node, names in missing.items() if names}
+    assert not missing, f"pkg.installed names not in lab/packages.txt: {missing}"
+
+
+def _from_install_package(node: str) -> set[str]:
+    """Packages apt installs from the install package's own local repo (not from Debian)."""
+    reply = master.salt(node, "pillar.get", "gpu_stack", "unmask=True")[node]
+    jetpack = reply.get("jetpacks", {}).get(reply.get("jetpack"), {})
+    toolkit = jetpack.get("cuda", {}).get("toolkit_package")
+    return {toolkit} if toolkit else set()
+
+
+def test_rollout_and_apply_leave_no_failed_state(cluster: dict[str, Any]) -> None:
+    ok, summary = converge.rollout()
+    assert ok, f"orch.rollout failed:\n{summary}"
+    results = converge.apply_all(table.names(cluster))
+    failed = {node: result.failed for node, result in results.items() if result.failed}
+    assert not failed, f"failed states after the rollout: {failed}"
+
+
+def test_second_apply_changes_nothing(cluster: dict[str, Any]) -> None:
+    results = converge.apply_all(table.names(cluster), label="state.apply again")
+    changed = {node: result.changed for node, result in results.items() if result.changed}
+    failed = {node: result.failed for node, result in results.items() if result.failed}
+    assert not failed, f"failed states on re-apply: {failed}"
+    assert not changed, f"a second state.apply changed states: {changed}"
+
+
+def _suite(name: str) -> tuple[int, dict[str, Any]]:
+    code, report = validate.run_suite(REPORTS_DIR / f"{name}.json", quiet=True)
+    assert report, f"the acceptance suite wrote no JSON report (pytest exit {code})"
+    return code, report
+
+
+def _undocumented_skips(report: dict[str, Any]) -> list[str]:
+    found = []
+    for node, host in report["hosts"].items():
+        for check in host["checks"]:
+            if check["outcome"] == "skipped" and not any(
+                re.search(pattern, check["reason"]) for pattern in LAB_SKIPS.values()
+            ):
+                found.append(f"{node}: {check['check']}: {check['reason']}")
+    return found
+
+
+def test_acceptance_suite_passes_on_every_node(cluster: dict[str, Any]) -> None:
+    code, report = _suite("acceptance")
+    failing = {n: h["first_failure"] for n, h in report["hosts"].items() if h["status"] != "passed"}
+    assert set(report["hosts"]) == set(table.names(cluster)), "the suite did not check every node"
+    assert not failing, f"nodes fail the acceptance suite: {failing}"
+    assert code == 0, f"pytest exited {code} although every node passed"
+    assert not _undocumented_skips(report), f"undocumented skips: {_undocumented_skips(report)}"
+
+
+@dataclass(frozen=True)
+class Sabotage:
+    """A mutation of a live node and the check of the suite that must catch it."""
+
+    name: str
+    area: str
+    check: str  # regex over the report's check name
+    on_master: bool = False
+
+    def command(self, cluster: dict[str, Any]) -> str:
+        user = cluster["user"]["name"]
+        cloud1 = table.nodetable().mounts(cluster)[1]["path"]
+        return {
+            "authorized-key-removed": f"sed -i '0,/^ssh-/{{/^ssh-/d}}' "
+                                      f"/home/{user}/.ssh/authorized_keys",
+            "wrong-hostname": "hostname lab-sabotaged && echo lab-sabotaged > /etc/hostname",
+            "sudoers-bad-line": f"echo '{user} ALL=(ALL) NOPASSWD: ALL' >> "
+                                "/etc/sudoers.d/diagnosenet",
+            "export-widened": r"sed -i '0,/[0-9.\/]*(/s//*(/' /etc/exports",
+            "fstab-cloud1-deleted": f"sed -i '\\#[[:space:]]{cloud1}[[:space:]]#d' /etc/fstab",
+            "video-group-dropped": f"gpasswd -d {user} video",
+        }[self.name]
+
+
+SABOTAGES = [
+    Sabotage("authorized-key-removed", "ssh", r"^test_authorized_keys_hold_exactly"),
+    Sabotage("wrong-hostname", "names", r"^test_hostname_is_the_table_name"),
+    Sabotage("sudoers-bad-line", "sudo", r"^test_dropins_hold_exactly_pillar_rules"),
+    Sabotage("export-widened", "nfs", r"^test_exports_file_matches_pillar", on_master=True),
+    Sabotage("fstab-cloud1-deleted", "nfs", r"^test_cloud_mount_has_its_fstab_entry\[cloud/1\]"),
+    Sabotage("video-group-dropped", "users", r"^test_user_is_in_pillar_groups"),
+]
+
+
+def _victims(cluster: dict[str, Any]) -> dict[str, str]:
+    """Sabotage name -> node: masters for master-only mutations, else workers first."""
+    masters = list(cluster["masters"])
+    others = [n for n in table.names(cluster) if n not in masters] + masters
+    victims = {}
+    for index, sabotage in enumerate(SABOTAGES):
+        pool = masters if sabotage.on_master else others
+        victims[sabotage.name] = pool[index % len(pool)]
+    return victims
+
+
+@pytest.fixture(scope="module")
+def sabotaged(cluster: dict[str, Any]) -> dict[str, Any]:
+    """Every sabotage applied to its node, then one run of the suite: its JSON report."""
+    victims = _victims(cluster)
+    for sabotage in SABOTAGES:
+        node = victims[sabotage.name]
+        run(["ssh", "-F", str(validate.keys.SSH_CONFIG), "-o", "ControlMaster=no", node,
+             sabotage.command(cluster)], what=f"sabotage {sabotage.name} on {node}")
+    code, report = _suite("sabotaged")
+    assert code != 0, "the suite passed on sabotaged nodes"
+    return {"victims": victims, "report": report}
+
+
+@pytest.mark.parametrize("sabotage", SABOTAGES, ids=lambda s: s.name)
+def test_suite_names_the_sabotaged_node_and_check(sabotage: Sabotage,
+                                                  sabotaged: dict[str, Any]) -> None:
+    node = sabotaged["victims"][sabotage.name]
+    host = sabotaged["report"]["hosts"][node]
+    failed = [c for c in host["checks"] if c["outcome"] == "failed"]
+    hit = [c for c in failed if c["area"] == sabotage.area and re.search(sabotage.check, c["check"])]
+    assert hit, (f"{sabotage.name} on {node}: no failed {sabotage.area} check matching "
+                 f"{sabotage.check!r}; failed: {[c['check'] for c in failed]}")
+
+
+def test_unsabotaged_nodes_still_pass(sabotaged: dict[str, Any]) -> None:
+    hit = set(sabotaged["victims"].values())
+    bad = {n: h["first_failure"] for n, h in sabotaged["report"]["hosts"].items()
+           if n not in hit and h["status"] != "passed"}
+    assert not bad, f"nodes that were not sabotaged fail: {bad}"
+
+
+def test_reapply_repairs_the_sabotage(cluster: dict[str, Any], sabotaged: dict[str, Any]) -> None:
+    victims = sorted(set(sabotaged["victims"].values()))
+    results = converge.apply_all(victims, label="state.apply repair")
+    failed = {node: result.failed for node, result in results.items() if result.failed}
+    assert not failed, f"re-apply failed on sabotaged nodes: {failed}"
+    code, report = _suite("repaired")
+    failing = {n: h["first_failure"] for n, h in report["hosts"].items() if h["status"] != "passed"}
+    assert not failing and code == 0, f"the suite still fails after the re-apply: {failing}"
