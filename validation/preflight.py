@@ -51,7 +51,7 @@ def reach(spec: str, options: dict[str, Any], command: str) -> dict[str, Any]:
     try:
         result = testinfra.get_host(spec, **options).run(command)
     except Exception as err:  # testinfra raises RuntimeError(result) for ssh errors, others too
-        return {"ok": False, "reason": f"unreachable: {_reason(err)}", "facts": {}}
+        return {"ok": False, "reason": f"unreachable: {error_reason(err)}", "facts": {}}
     if result.rc != 0:
         detail = (result.stderr or result.stdout).strip().splitlines()
         return {"ok": False, "reason": f"cannot run commands: {detail[-1] if detail else result.rc}", "facts": {}}
@@ -66,7 +66,8 @@ def reach(spec: str, options: dict[str, Any], command: str) -> dict[str, Any]:
     return {"ok": True, "reason": "", "facts": facts}
 
 
-def _reason(err: Exception) -> str:
+def error_reason(err: Exception) -> str:
+    """The last line ssh printed for a failed connection (testinfra raises RuntimeError(result))."""
     result = err.args[0] if err.args else None
     stderr = getattr(result, "stderr", None)
     if stderr:

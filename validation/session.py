@@ -114,20 +114,30 @@ class Node:
         return f"/home/{self.user}"
 
     def run(self, command: str, *args: Any) -> Any:
-        return self.host.run(command, *args)
+        """``command`` as root. A broken connection (ssh exit 255) is tried once more, then
+        fails the check naming the node, the command and ssh's reason."""
+        try:
+            return self.host.run(command, *args)
+        except RuntimeError:
+            pass
+        try:
+            return self.host.run(command, *args)
+        except RuntimeError as err:
+            reason = preflight.error_reason(err)
+            pytest.fail(f"{self.name}: connection lost running {command!r}: {reason}", pytrace=False)
 
     def read(self, path: str, cached: bool = False) -> str:
         """The content of ``path`` ('' when absent); ``cached``: read once per run (static files
         such as /etc/fstab that several checks parse)."""
         if not cached or path not in self._files:
-            self._files[path] = self.host.run("cat %s", path).stdout
+            self._files[path] = self.run("cat %s", path).stdout
         return self._files[path]
 
     def run_as_user(self, command: str, timeout: int | None = None) -> Any:
         """``command`` (a shell snippet) as the cluster user, in its home, optionally bounded."""
         bound = f"timeout -s KILL {timeout} " if timeout else ""
         inner = shlex.quote(f"cd && {command}")
-        return self.host.run(f"sudo -n -H -u {shlex.quote(self.user)} -- {bound}sh -c {inner}")
+        return self.run(f"sudo -n -H -u {shlex.quote(self.user)} -- {bound}sh -c {inner}")
 
     def skip_unless(self, path: str, why: str) -> None:
         """Skip the check when the formula setting at ``path`` (e.g. nfs:mount_now) is false."""
