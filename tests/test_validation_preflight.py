@@ -129,18 +129,33 @@ def test_preflight_reaches_sshd_as_root_and_collects_facts(lab) -> None:
     assert set(result["facts"]["host_keys"]) == on_disk
 
 
-@pytest.mark.parametrize("workers", [["-n", "0"], []], ids=["serial", "xdist-default"])
-def test_dead_host_is_one_failure_and_the_run_goes_on(lab, workers: list[str]) -> None:
-    out = lab / f"report-{len(workers)}.json"
-    run = suite(
-        f"--salt-config={lab / 'master'}",
-        f"--ssh-config={lab / 'ssh_config'}",
-        f"--hosts={LIVE},{DEAD}",
-        f"--report-json={out}",
-        *workers,
-    )
-    assert run.returncode == 1, run.stdout[-3000:] + run.stderr[-2000:]
-    report = json.loads(out.read_text())
+@pytest.fixture(scope="module")
+def runs(lab):
+    """The suite on LIVE and DEAD, once per mode: serial (salt config as a dir) and with the
+    default xdist workers (salt config as a file); returns (process, JSON report or None)."""
+    done: dict[str, tuple] = {}
+
+    def run(mode: str) -> tuple:
+        if mode not in done:
+            out = lab / f"report-{mode}.json"
+            config, workers = (lab, ["-n", "0"]) if mode == "serial" else (lab / "master", [])
+            proc = suite(
+                f"--salt-config={config}",
+                f"--ssh-config={lab / 'ssh_config'}",
+                f"--hosts={LIVE},{DEAD}",
+                f"--report-json={out}",
+                *workers,
+            )
+            done[mode] = (proc, json.loads(out.read_text()) if out.exists() else None)
+        return done[mode]
+
+    return run
+
+
+@pytest.mark.parametrize("mode", ["serial", "xdist-default"])
+def test_dead_host_is_one_failure_and_the_run_goes_on(runs, mode: str) -> None:
+    run, report = runs(mode)
+    assert run.returncode == 1 and report, run.stdout[-3000:] + run.stderr[-2000:]
     dead = report["hosts"][DEAD]
     assert dead["status"] == "unreachable" and "Connection refused" in dead["first_failure"]
     failed = [c for c in dead["checks"] if c["outcome"] == "failed"]
@@ -152,20 +167,19 @@ def test_dead_host_is_one_failure_and_the_run_goes_on(lab, workers: list[str]) -
     assert "jetson-array acceptance report" in run.stdout and f"{DEAD} " in run.stdout
 
 
-def test_pillar_switches_skip_live_checks_with_their_reason(lab) -> None:
-    out = lab / "report-live.json"
-    run = suite(
-        f"--salt-config={lab}",
-        f"--ssh-config={lab / 'ssh_config'}",
-        f"--hosts={LIVE}",
-        f"--report-json={out}",
-        "-n",
-        "0",
-    )
-    assert out.exists(), run.stdout[-3000:] + run.stderr[-3000:]
-    checks = json.loads(out.read_text())["hosts"][LIVE]["checks"]
+def test_checks_of_a_reached_node_run_and_name_it(runs) -> None:
+    """This machine is not a provisioned node: its checks run for real and fail naming it."""
+    _run, report = runs("serial")
+    failed = [c for c in report["hosts"][LIVE]["checks"] if c["outcome"] == "failed"]
+    assert {c["area"] for c in failed} >= {"users", "names", "sudo", "swap"}
+    assert all(c["reason"].startswith(f"{LIVE}: ") for c in failed)
+
+
+def test_pillar_switches_skip_live_checks_with_their_reason(runs) -> None:
+    _run, report = runs("serial")
+    checks = report["hosts"][LIVE]["checks"]
     skipped = {c["check"].split("[")[0]: c["reason"] for c in checks if c["outcome"] == "skipped"}
-    assert "pillar nfs:mount_now is false" in skipped["test_cloud_mount_is_writable_by_user"], run.stdout[-2000:]
+    assert "pillar nfs:mount_now is false" in skipped["test_cloud_mount_is_writable_by_user"]
     assert "pillar swap:activate is false" in skipped["test_swap_is_active_with_pillar_size"]
     ran = {c["check"].split("[")[0] for c in checks if c["outcome"] != "skipped"}
     assert {"test_cloud_mount_has_its_fstab_entry", "test_swap_file_has_fstab_entry"} <= ran
