@@ -1,0 +1,227 @@
+"""The VM lab (qemu, real kernels): NFS for real, the SSD guard, reboots, a dead master.
+
+One VM lab for the module (the masters of the lab table and one worker, docs/vm-lab.md);
+the checks run in file order, each on the cluster the previous ones left: rollout, the
+acceptance suite with live NFS, the SSD guard on a spare disk, a refused outsider, a reboot
+of every VM, then a dead master and its recovery. Needs root, qemu and vde2 (Makefile deps).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+pytestmark = [
+    pytest.mark.vm,
+    pytest.mark.skipif(os.geteuid() != 0, reason="the VM lab needs root (qemu, vde, master)"),
+    pytest.mark.skipif(not (shutil.which("qemu-system-x86_64") and shutil.which("vde_switch")),
+                       reason="qemu-system-x86 and vde2 are not installed (make deps)"),
+]
+
+from lab import converge, lifecycle, master, table, validate, vm, vm_node  # noqa: E402
+from lab.paths import REPORTS_DIR  # noqa: E402
+
+LIVE_NFS_CHECKS = [  # validation/test_nfs.py checks that only run with nfs:mount_now true
+    "test_cloud_mount_comes_from_its_master",
+    "test_cloud_mount_is_writable_by_user",
+    "test_nfs_write_is_read_on_next_node_and_master",
+]
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[dict[str, Any]]:
+    with lifecycle.locked():
+        up = vm.up()
+        try:
+            yield up
+        finally:
+            assert vm.down() == [], "the VM lab left processes behind"
+
+
+def names(cluster: dict[str, Any]) -> list[str]:
+    return table.names(cluster)
+
+
+def worker(cluster: dict[str, Any]) -> str:
+    return next(n for n in names(cluster) if n not in cluster["masters"])
+
+
+def apply(nodes: list[str], label: str) -> dict[str, converge.NodeResult]:
+    return converge.apply_all(nodes, label)
+
+
+def suite(label: str) -> tuple[int, dict[str, Any]]:
+    """The acceptance suite on every VM (one xdist worker per node); (exit code, report)."""
+    report = REPORTS_DIR / f"acceptance-{label}.json"
+    code, data = validate.run_suite(report, ["-n", "4"], quiet=True)
+    assert data, f"the acceptance suite wrote no report {report} (pytest exit {code})"
+    return code, data
+
+
+def checks(data: dict[str, Any], node: str) -> list[dict[str, Any]]:
+    return data["hosts"][node]["checks"]
+
+
+def failed(data: dict[str, Any], node: str) -> list[str]:
+    return [f"{c['check']}: {c['reason']}" for c in checks(data, node) if c["outcome"] == "failed"]
+
+
+def test_rollout_then_reapply_changes_nothing(cluster: dict[str, Any]) -> None:
+    ok, summary = converge.rollout()
+    assert ok, f"orch.rollout failed:\n{summary}"
+    first = apply(names(cluster), "vm first apply")
+    assert {n: r.failed for n, r in first.items() if r.failed} == {}
+    again = apply(names(cluster), "vm second apply")
+    assert {n: r.failed for n, r in again.items() if r.failed} == {}
+    assert {n: r.changed for n, r in again.items() if r.changed} == {}, "re-apply changed states"
+
+
+def test_acceptance_suite_passes_with_live_nfs(cluster: dict[str, Any]) -> None:
+    code, data = suite("rollout")
+    bad = {n: failed(data, n) for n in names(cluster) if failed(data, n)}
+    assert (code, bad) == (0, {}), f"acceptance suite exit {code}"
+    mounts = table.nodetable().mounts(cluster)
+    for node in names(cluster):
+        ran = {c["check"]: c["outcome"] for c in checks(data, node)}
+        for check in LIVE_NFS_CHECKS[:2]:
+            for mount in mounts:
+                key = f"{check}[cloud/{mount['index']}]"
+                assert ran.get(key) == "passed", f"{node}: {key} is {ran.get(key)}, not passed"
+        cross = LIVE_NFS_CHECKS[2]
+        assert ran.get(cross) == "passed", f"{node}: {cross} is {ran.get(cross)}"
+
+
+# A DOS partition table with one Linux partition (sectors 2048..65535), written with python3
+# (the image has no fdisk): blkid -p reports PTTYPE=dos.
+MBR = ("python3 -c \"import sys; f = open(sys.argv[1], 'r+b'); f.seek(446); "
+       "f.write(bytes([0, 0, 2, 0, 0x83, 0xfe, 0xff, 0xff]) + (2048).to_bytes(4, 'little') + "
+       "(63488).to_bytes(4, 'little')); f.seek(510); f.write(bytes([0x55, 0xaa]))\" {device}")
+
+
+def device_state(node: str, device: str) -> tuple[str, str]:
+    """(what blkid -p finds on ``device``, its sha256) on ``node``."""
+    out = vm.ssh(node, f"blkid -p -o export {device} | grep -E '^(TYPE|PTTYPE)=' | sort | "
+                       f"tr '\\n' ' '; echo; sha256sum < {device}").stdout.splitlines()
+    return out[0].strip(), out[1].split()[0]
+
+
+def prepare_device(cluster: dict[str, Any], format_device: bool) -> tuple[bool, str]:
+    """Run the state nfs-server-device on the spare disk of the first master."""
+    node, device = cluster["masters"][0], vm_node.spare_device()
+    pillar = {"nfs": {"server": {"device": device, "format_device": format_device}}}
+    reply = master.salt(node, "state.sls_id", "nfs-server-device", "nfs.server",
+                        f"pillar={json.dumps(pillar)}", timeout=600)
+    states = reply.get(node)
+    assert isinstance(states, dict) and states, f"{node}: state.sls_id returned {states!r}"
+    (result,) = states.values()
+    return result["result"] is True, json.dumps(result)
+
+
+@pytest.mark.parametrize("content", [
+    pytest.param("", id="blank"),
+    pytest.param(MBR, id="partition-table"),
+    pytest.param("mkfs.ext2 -q {device}", id="ext2-filesystem"),
+])
+def test_ssd_guard_never_formats_a_used_or_forbidden_disk(
+        cluster: dict[str, Any], content: str) -> None:
+    node, device = cluster["masters"][0], vm_node.spare_device()
+    vm.ssh(node, f"wipefs --all --quiet {device}; {content.format(device=device) or 'true'}")
+    before = device_state(node, device)
+    # A blank disk is refused without format_device; a used one even with it.
+    ok, result = prepare_device(cluster, format_device=bool(content))
+    assert not ok, f"{node}: {device} ({before[0] or 'blank'}) was accepted: {result}"
+    assert device in result, f"{node}: the failure does not name {device}: {result}"
+    assert device_state(node, device) == before, f"{node}: {device} changed"
+
+
+def test_ssd_guard_formats_a_blank_disk_when_allowed(cluster: dict[str, Any]) -> None:
+    node, device = cluster["masters"][0], vm_node.spare_device()
+    vm.ssh(node, f"wipefs --all --quiet {device}")
+    ok, result = prepare_device(cluster, format_device=True)
+    assert ok, f"{node}: blank {device} not formatted: {result}"
+    found = vm.ssh(node, f"blkid -p -o value -s TYPE {device}").stdout.strip()
+    assert found == "ext4", f"{node}: {device} has {found!r} after formatting"
+
+
+def outsider_ip(cluster: dict[str, Any]) -> str:
+    """The highest address of the subnet that no node and not the lab host uses."""
+    subnet = ipaddress.IPv4Network(cluster["subnet"])
+    taken = {row["ip"] for row in cluster["nodes"]} | {str(table.host_address(cluster).ip)}
+    return next(str(ip) for ip in reversed(list(subnet.hosts())) if str(ip) not in taken)
+
+
+def test_client_outside_the_table_is_refused(cluster: dict[str, Any]) -> None:
+    """A network namespace on the worker, on the VM LAN with an address of no node."""
+    node, address = worker(cluster), outsider_ip(cluster)
+    prefix = ipaddress.IPv4Network(cluster["subnet"]).prefixlen
+    row = next(r for r in cluster["nodes"] if r["name"] == node)
+    lan = vm.ssh(node, f"ip -br link | awk '$3 == \"{vm_node.lan_mac(row)}\" {{print $1}}'")
+    setup = (f"ip netns add outsider && ip link add outside link {lan.stdout.strip()} "
+             f"type macvlan mode bridge && ip link set outside netns outsider && "
+             f"ip -n outsider addr add {address}/{prefix} dev outside && "
+             "ip -n outsider link set outside up && mkdir -p /mnt/outsider")
+    vm.ssh(node, setup)
+    try:
+        for mount in table.nodetable().mounts(cluster):
+            server = mount["server_ip"]
+            reach = vm.ssh(node, f"ip netns exec outsider timeout 20 bash -c "
+                                 f"'</dev/tcp/{server}/2049'", check=False)
+            assert reach.returncode == 0, f"{address} cannot reach {server}:2049: {reach.stderr}"
+            tried = vm.ssh(node, f"ip netns exec outsider timeout 60 mount -t nfs -o "
+                                 f"nfsvers=4.2,retry=0 {server}:/exports /mnt/outsider",
+                           check=False)
+            assert tried.returncode != 0, f"{address} mounted {mount['master']}'s export"
+            assert "denied" in tried.stderr, f"{mount['master']}: {tried.stderr.strip()}"
+    finally:
+        vm.ssh(node, "umount /mnt/outsider; ip netns del outsider", check=False)
+
+
+def test_reboot_keeps_mounts_swap_hostname_and_exports(cluster: dict[str, Any]) -> None:
+    before = vm.boot_ids(names(cluster))
+    vm.reboot(names(cluster))
+    after = vm.boot_ids(names(cluster))
+    assert all(before[n] != after[n] for n in before), "a VM did not reboot"
+    code, data = suite("reboot")
+    bad = {n: failed(data, n) for n in names(cluster) if failed(data, n)}
+    assert (code, bad) == (0, {}), "after a reboot, without a re-apply"
+
+
+def test_dead_master_fails_only_what_needs_it(cluster: dict[str, Any]) -> None:
+    dead = cluster["masters"][-1]
+    index = cluster["masters"].index(dead)
+    alive = [n for n in names(cluster) if n != dead]
+    vm.power_off(dead)
+    vm.reboot([worker(cluster)])
+    state = vm.ssh(worker(cluster), "systemctl is-active multi-user.target").stdout.strip()
+    assert state == "active", f"{worker(cluster)}: multi-user.target is {state} with {dead} off"
+    results = apply(names(cluster), "vm apply with a dead master")
+    assert {n: results[n].failed for n in alive if results[n].failed} == {}
+    assert "did not return" in " ".join(results[dead].failed.values()), results[dead].failed
+    code, data = suite("dead-master")
+    assert code != 0 and data["hosts"][dead]["status"] == "unreachable", data["hosts"][dead]
+    for node in alive:
+        wrong = [f for f in failed(data, node) if f"cloud/{index}" not in f
+                 and not f.startswith(LIVE_NFS_CHECKS[2])]
+        assert wrong == [], f"{node}: failures beyond {dead}'s export: {wrong}"
+        check = f"{LIVE_NFS_CHECKS[0]}[cloud/{index}]"
+        outcome = {c["check"]: c["outcome"] for c in checks(data, node)}.get(check)
+        assert outcome == "failed", f"{node}: {check} is {outcome} with {dead} off"
+
+
+def test_dead_master_back_on_then_reapply_passes(cluster: dict[str, Any]) -> None:
+    dead = cluster["masters"][-1]
+    vm.power_on(dead, cluster)
+    ok, summary = converge.rollout()
+    assert ok, f"orch.rollout failed after {dead} came back:\n{summary}"
+    results = apply(names(cluster), "vm apply after the master is back")
+    assert {n: r.failed for n, r in results.items() if r.failed} == {}
+    code, data = suite("master-back")
+    bad = {n: failed(data, n) for n in names(cluster) if failed(data, n)}
+    assert (code, bad) == (0, {})
+
