@@ -28,7 +28,8 @@ sys.path.insert(0, str(REPO))
 from validation import inventory, preflight  # noqa: E402
 
 TABLE5 = REPO / "tests" / "data" / "table5.yaml"
-NAMES = [row["name"] for row in yaml.safe_load(TABLE5.read_text())["cluster"]["nodes"]]
+ROWS = {row["name"]: row for row in yaml.safe_load(TABLE5.read_text())["cluster"]["nodes"]}
+NAMES = list(ROWS)
 LIVE, DEAD = NAMES[0], NAMES[1]  # a node on the throwaway sshd, a node on a closed port
 SWITCHES = {"nfs": {"mount_now": False}, "swap": {"activate": False}}
 
@@ -173,6 +174,8 @@ def test_checks_of_a_reached_node_run_and_name_it(runs) -> None:
     failed = [c for c in report["hosts"][LIVE]["checks"] if c["outcome"] == "failed"]
     assert {c["area"] for c in failed} >= {"users", "names", "sudo", "swap"}
     assert all(c["reason"].startswith(f"{LIVE}: ") for c in failed)
+    if ROWS[LIVE]["gpu"]:  # a gpu: true node without a GPU fails, the job included
+        assert "test_tensorflow_matmul_runs_on_the_gpu" in {c["check"] for c in failed}
 
 
 def test_pillar_switches_skip_live_checks_with_their_reason(runs) -> None:
