@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import importlib.metadata
+import re
 import shutil
 from pathlib import Path
 
@@ -109,6 +110,7 @@ def build(target: Path) -> None:
     _install_salt(rootfs, log)
     _download_packages(rootfs, repo, log)
     _configure_node(rootfs, repo, log)
+    _preinstall_dependencies(rootfs, repo, log)
     write(work / "COMPLETE", "\n".join(salt_pins()) + "\n")
     if target.exists():
         shutil.rmtree(target)
@@ -161,6 +163,33 @@ def _download_packages(rootfs: Path, repo: Path, log: Path) -> None:
         say(f"image: apt repo holds {len(list(repo.glob('*.deb')))} .debs")
 
 
+def _installed(rootfs: Path) -> set[str]:
+    """Names of the packages installed in ``rootfs``."""
+    out = run(["chroot", rootfs, "dpkg-query", "-W", "-f", "${Package} ${Status}\n"],
+              what="dpkg-query in the image").stdout
+    return {line.split()[0] for line in out.splitlines() if line.endswith(" installed")}
+
+
+def _preinstall_dependencies(rootfs: Path, repo: Path, log: Path) -> None:
+    """Install the repo's packages that no state names (the compilers under libopenmpi-dev,
+    perl, ...): 24 nodes would each unpack them in the first apply. No package the states
+    name is installed by this, so each pkg.installed state still installs what it names."""
+    named = set(read_packages())
+    index = (repo / "Packages").read_text()
+    deps = sorted(set(re.findall(r"^Package: (\S+)$", index, re.M)) - named)
+    before = _installed(rootfs)
+    with step(f"image: pre-installing {len(deps)} dependencies no state names"):
+        in_root(rootfs, (
+            f"apt-get install -q -y --no-install-recommends {' '.join(deps)}\n"
+            f"apt-mark auto {' '.join(deps)} > /dev/null\n"
+            "apt-get clean"
+        ), log, {repo: NODE_APT_REPO})
+    early = sorted(named & (_installed(rootfs) - before))
+    if early:
+        raise LabError(f"image: pre-installing dependencies also installed {early}, which "
+                       "the states name; the first apply would not install them")
+
+
 def _write_index(repo: Path, packages: str) -> None:
     """Packages, Packages.gz and an unsigned Release (the nodes trust the repo explicitly)."""
     write(repo / "Packages", packages)
@@ -178,6 +207,7 @@ def _configure_node(rootfs: Path, repo: Path, log: Path) -> None:
     write(rootfs / "etc/apt/sources.list", f"deb [trusted=yes] file:{NODE_APT_REPO} ./\n")
     for name, dest in [
         ("apt-lab.conf", "etc/apt/apt.conf.d/90lab"),
+        ("dpkg-lab.cfg", "etc/dpkg/dpkg.cfg.d/90lab"),
         ("minion", "etc/salt/minion"),
         ("salt-minion.service", "etc/systemd/system/salt-minion.service"),
         ("journald.conf", "etc/systemd/journald.conf.d/lab.conf"),

@@ -149,13 +149,17 @@ def run_job(nodes: list[str], fun: str, *args: str, timeout: float = 3600,
     match = re.search(r"job ID: (\d+)", published.stdout)
     if not match:
         raise LabError(f"salt --async {fun}: no job id in {published.stdout!r}")
-    jid, returned, deadline = match[1], {}, time.monotonic() + timeout
-    while len(returned) < len(nodes) and time.monotonic() < deadline:
+    jid, returned, start = match[1], {}, time.monotonic()
+    told = start
+    while len(returned) < len(nodes) and time.monotonic() < start + timeout:
         time.sleep(3)
         _, data, _ = salt_run("jobs.lookup_jid", jid, timeout=120)
-        if len(data) != len(returned):
-            say(f"{label or fun}: {len(data)}/{len(nodes)} nodes returned (job {jid})")
-        returned = {node: ret for node, ret in data.items() if node in nodes}
+        data = {node: ret for node, ret in data.items() if node in nodes}
+        if len(data) != len(returned) or time.monotonic() - told > 60:
+            say(f"{label or fun}: {len(data)}/{len(nodes)} nodes returned after "
+                f"{time.monotonic() - start:.0f}s (job {jid})")
+            told = time.monotonic()
+        returned = data
     for node in set(nodes) - set(returned):
         returned[node] = f"no return from {node} within {timeout:.0f}s (job {jid})"
     return returned

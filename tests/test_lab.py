@@ -177,7 +177,8 @@ class Sabotage:
             "wrong-hostname": "hostname lab-sabotaged && echo lab-sabotaged > /etc/hostname",
             "sudoers-bad-line": f"echo '{user} ALL=(ALL) NOPASSWD: ALL' >> "
                                 "/etc/sudoers.d/diagnosenet",
-            "export-widened": r"sed -i '0,/[0-9.\/]*(/s//*(/' /etc/exports",
+            # the first client (an IP or CIDR before its options) becomes the world
+            "export-widened": r"sed -i '0,/^\([[:space:]]*\)[0-9][0-9.\/]*(/s//\1*(/' /etc/exports",
             "fstab-cloud1-deleted": f"sed -i '\\#[[:space:]]{cloud1}[[:space:]]#d' /etc/fstab",
             "video-group-dropped": f"gpasswd -d {user} video",
         }[self.name]

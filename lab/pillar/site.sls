@@ -6,6 +6,7 @@ nfs:
     format_device: true       # the masters' loop-file "SSD" is blank at every `lab up`
 swap:
   activate: false             # no swapon in containers: make the file and fstab entry only
+  size_mb: 16                 # 4 GiB x 24 nodes would fill the host's disk; the logic is the same
 gpu_stack:
   install_without_gpu: true   # gpu: false nodes still install the stack from the fixture package
 
