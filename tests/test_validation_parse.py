@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 
 from saltrender import REPO
 
 sys.path.insert(0, str(REPO))
-from validation import parse  # noqa: E402
+from validation import parse, probes  # noqa: E402
 
 EXPORTFS_V = (
     "/exports      \t10.1.0.10(sync,wdelay,hide,no_subtree_check,fsid=2,sec=sys,rw,secure,root_squash,no_all_squash)\n"
@@ -89,3 +90,22 @@ def test_proc_mounts_returns_the_top_mount() -> None:
     top = parse.proc_mounts(text, "/home/u/cloud/0")
     assert (top["source"], top["fstype"]) == ("10.1.0.13:/exports", "nfs4") and "vers=4.2" in top["options"]
     assert parse.proc_mounts(text, "/elsewhere") is None
+
+
+def test_probe_script_frames_each_output_with_its_exit_status() -> None:
+    commands = {
+        "lines": "printf 'a\\nb\\n'",
+        "no_newline": "printf 'x'",
+        "empty": "true",
+        "fails": "echo oops >&2; exit 3",
+        "marker_like": "echo '@@@not-a-marker'",
+    }
+    run = subprocess.run(["sh", "-c", probes.script(commands)], capture_output=True, text=True, check=True)
+    found = probes.parse(run.stdout)
+    assert found == {
+        "lines": {"rc": 0, "out": "a\nb"},
+        "no_newline": {"rc": 0, "out": "x"},
+        "empty": {"rc": 0, "out": ""},
+        "fails": {"rc": 3, "out": ""},
+        "marker_like": {"rc": 0, "out": "@@@not-a-marker"},
+    }

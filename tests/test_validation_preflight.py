@@ -25,12 +25,18 @@ import yaml
 from saltrender import REPO
 
 sys.path.insert(0, str(REPO))
-from validation import inventory, preflight  # noqa: E402
+from validation import inventory, parse, preflight  # noqa: E402
 
 TABLE5 = REPO / "tests" / "data" / "table5.yaml"
 ROWS = {row["name"]: row for row in yaml.safe_load(TABLE5.read_text())["cluster"]["nodes"]}
 NAMES = list(ROWS)
 LIVE, DEAD = NAMES[0], NAMES[1]  # a node on the throwaway sshd, a node on a closed port
+PROBES = {
+    "uid": "id -u",
+    "hostname": "hostname",
+    "host_keys": "cat /etc/ssh/ssh_host_*_key.pub",
+    "missing": "cat /nope",
+}
 SWITCHES = {"nfs": {"mount_now": False}, "swap": {"activate": False}}
 
 
@@ -107,7 +113,7 @@ def ssh_options(lab) -> inventory.SshOptions:
 
 def test_preflight_reports_a_closed_port_as_unreachable(lab) -> None:
     target = inventory.ssh_target(DEAD, "127.0.0.1", ssh_options(lab))
-    result = preflight.reach(target.spec, target.options, preflight.facts_command("root", "ed25519"))
+    result = preflight.reach(target.spec, target.options, PROBES)
     assert result["ok"] is False
     assert result["reason"].startswith("unreachable: ") and "Connection refused" in result["reason"]
 
@@ -116,7 +122,7 @@ def test_preflight_reaches_sshd_as_root_and_collects_facts(lab) -> None:
     ssh = ssh_options(lab)
     os.makedirs(ssh.control_dir, mode=0o700, exist_ok=True)
     target = inventory.ssh_target(LIVE, "127.0.0.1", ssh)
-    result = preflight.reach(target.spec, target.options, preflight.facts_command("root", "ed25519"))
+    result = preflight.reach(target.spec, target.options, PROBES)
     try:
         assert result["ok"] is True, result["reason"]
         assert os.listdir(ssh.control_dir), "no ssh control master socket was created"
@@ -124,10 +130,11 @@ def test_preflight_reaches_sshd_as_root_and_collects_facts(lab) -> None:
         for command in inventory.control_exit_commands([target]):
             subprocess.run(command, capture_output=True, check=False)
     assert not os.listdir(ssh.control_dir), "the control master is still running"
-    assert result["facts"]["uid"] == "0"
-    assert result["facts"]["hostname"] == socket.gethostname()
-    on_disk = {preflight.key_of(Path(path).read_text()) for path in glob.glob("/etc/ssh/ssh_host_*_key.pub")}
-    assert set(result["facts"]["host_keys"]) == on_disk
+    found = result["probes"]
+    assert (found["uid"], found["hostname"]["out"]) == ({"rc": 0, "out": "0"}, socket.gethostname())
+    on_disk = {parse.key_of(Path(path).read_text()) for path in glob.glob("/etc/ssh/ssh_host_*_key.pub")}
+    assert {parse.key_of(line) for line in found["host_keys"]["out"].splitlines()} == on_disk
+    assert found["missing"]["rc"] != 0 and found["missing"]["out"] == ""
 
 
 @pytest.fixture(scope="module")

@@ -102,3 +102,8 @@ def proc_mounts(text: str, target: str) -> dict[str, Any] | None:
         if len(row) >= 4 and row[1] == target:
             top = {"source": row[0], "fstype": row[2], "options": row[3].split(",")}
     return top
+
+
+def key_of(line: str) -> str:
+    """'type base64 [comment]' -> 'type base64' (comments differ between files, keys do not)."""
+    return " ".join(line.split()[:2])

@@ -11,12 +11,12 @@ import shlex
 import time
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 import testinfra
 
-from validation import inventory, pillars, preflight
+from validation import inventory, pillars, preflight, probes
 
 
 @dataclass
@@ -59,7 +59,7 @@ class State:
         """The Node of ``name``, one per run (it caches the static files it read)."""
         if name not in self._nodes:
             target = next(target for target in self.targets if target.name == name)
-            self._nodes[name] = Node(target, self.pillars[name], self.reach.get(name, {}).get("facts", {}))
+            self._nodes[name] = Node(target, self.pillars[name], self.reach.get(name, {}).get("probes", {}))
         return self._nodes[name]
 
 
@@ -71,29 +71,35 @@ def build(hosts: str | None, salt_config: str | None, ssh: inventory.SshOptions,
     state = State(targets, pillars.render(opts, [t.name for t in targets]), mesh=mesh)
     rendered = time.monotonic()
     os.makedirs(ssh.control_dir, mode=0o700, exist_ok=True)
-    jobs = {}
-    for target in targets:
-        pillar = state.pillars[target.name]
-        key_type = pillars.formula(pillar, "ssh_mesh")["key_type"]
-        jobs[target.name] = (
-            target.spec,
-            target.options,
-            preflight.facts_command(pillar["cluster_user"]["name"], key_type),
-        )
+    jobs = {
+        target.name: (target.spec, target.options, probes.for_node(state.pillars[target.name])) for target in targets
+    }
     state.reach = preflight.run_all(jobs)
     state.timings = {"pillar_s": round(rendered - started, 2), "preflight_s": round(time.monotonic() - rendered, 2)}
     return state
 
 
-class Node:
-    """One node under test: its testinfra host, its pillar and the preflight facts."""
+class Probe(NamedTuple):
+    """A command's exit status and output, as the preflight read them."""
 
-    def __init__(self, target: inventory.Target, pillar: dict[str, Any], facts: dict[str, Any]):
+    rc: int
+    out: str
+
+
+class Node:
+    """One node under test: its testinfra host, its pillar and what the preflight read on it."""
+
+    def __init__(self, target: inventory.Target, pillar: dict[str, Any], probes: dict[str, dict[str, Any]]):
         self.name = target.name
         self.target = target
         self.pillar = pillar
-        self.facts = facts
-        self._files: dict[str, str] = {}
+        self.probes = probes
+
+    def probe(self, name: str) -> Probe:
+        """What probe ``name`` (validation/probes.py) printed on this node at session start."""
+        if name not in self.probes:
+            pytest.fail(f"{self.name}: the preflight read no {name!r} here (validation/probes.py)", pytrace=False)
+        return Probe(self.probes[name]["rc"], self.probes[name]["out"])
 
     @cached_property
     def host(self) -> Any:
@@ -126,12 +132,9 @@ class Node:
             reason = preflight.error_reason(err)
             pytest.fail(f"{self.name}: connection lost running {command!r}: {reason}", pytrace=False)
 
-    def read(self, path: str, cached: bool = False) -> str:
-        """The content of ``path`` ('' when absent); ``cached``: read once per run (static files
-        such as /etc/fstab that several checks parse)."""
-        if not cached or path not in self._files:
-            self._files[path] = self.run("cat %s", path).stdout
-        return self._files[path]
+    def read(self, path: str) -> str:
+        """The content of ``path`` now ('' when absent)."""
+        return self.run("cat %s", path).stdout
 
     def run_as_user(self, command: str, timeout: int | None = None) -> Any:
         """``command`` (a shell snippet) as the cluster user, in its home, optionally bounded."""

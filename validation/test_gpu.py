@@ -35,7 +35,7 @@ def _gpu(node: Node) -> tuple[dict[str, Any], dict[str, Any]]:
 
 def test_l4t_release_matches_the_jetpack(node: Node, record: Any) -> None:
     stack, jetpack = _gpu(node)
-    text = node.read("/etc/nv_tegra_release")
+    text = node.probe("nv_tegra_release").out
     assert text, f"{node.name}: /etc/nv_tegra_release is missing: not an L4T image"
     have = pillars.repo_module("salt/_grains/tegra.py")._parse(text)
     want = jetpack["l4t"]
@@ -50,7 +50,7 @@ def test_cuda_and_cudnn_packages_have_jetpack_versions(node: Node, record: Any) 
     _stack, jetpack = _gpu(node)
     wanted = {jetpack["cuda"]["toolkit_package"]: jetpack["cuda"]["version"]}
     wanted |= {a["package"]: jetpack["cudnn"]["version"] for a in jetpack["artifacts"] if a["role"] == "cudnn"}
-    out = node.run("dpkg-query -W -f '${Package} ${Version} ${db:Status-Status}\\n' " + shlex.join(wanted)).stdout
+    out = node.probe("dpkg").out
     have = {row[0]: row[1:] for row in map(str.split, out.splitlines()) if row}
     record(packages={name: " ".join(value) for name, value in have.items()})
     wrong = [
@@ -68,12 +68,11 @@ def _installed(have: list[str], version: str) -> bool:
 
 def test_nvcc_reports_the_cuda_release(node: Node, record: Any) -> None:
     stack, jetpack = _gpu(node)
-    result = node.run("%s/bin/nvcc --version", stack["cuda_link"])
-    record(nvcc=result.stdout.strip().splitlines()[-1:])
+    result = node.probe("nvcc")
+    record(nvcc=result.out.strip().splitlines()[-1:])
     release = f"release {jetpack['cuda']['version']}"
-    output = (result.stdout + result.stderr).strip()[-200:]
-    assert result.rc == 0 and release in result.stdout, (
-        f"{node.name}: {stack['cuda_link']}/bin/nvcc does not report {release}: {output}"
+    assert result.rc == 0 and release in result.out, (
+        f"{node.name}: {stack['cuda_link']}/bin/nvcc does not report {release}: {result.out.strip()[-200:]}"
     )
 
 
@@ -81,7 +80,7 @@ def test_cuda_libraries_are_in_the_linker_cache(node: Node, record: Any) -> None
     _stack, jetpack = _gpu(node)
     cuda, cudnn_major = jetpack["cuda"]["version"], jetpack["cudnn"]["version"].split(".")[0]
     wanted = [f"libcudart.so.{cuda}", f"libcublas.so.{cuda}", f"libcudnn.so.{cudnn_major}"]
-    cached = {row[0] for row in map(str.split, node.run("ldconfig -p").stdout.splitlines()[1:]) if row}
+    cached = {row[0] for row in map(str.split, node.probe("ldconfig").out.splitlines()[1:]) if row}
     record(found=sorted(cached & set(wanted)))
     missing = [lib for lib in wanted if lib not in cached]
     assert not missing, f"{node.name}: ldconfig -p lacks {missing}"
@@ -114,7 +113,7 @@ def test_python_imports_the_pinned_versions(node: Node, record: Any) -> None:
 
 def test_user_is_in_the_video_group(node: Node) -> None:
     _gpu(node)
-    groups = node.run("id -Gn %s", node.user).stdout.split()
+    groups = node.probe("groups").out.split()
     assert "video" in groups, f"{node.name}: {node.user} is not in group video: the GPU is closed to it"
 
 
@@ -122,7 +121,7 @@ def test_power_mode_is_the_pillar_mode(node: Node, record: Any) -> None:
     stack, _jetpack = _gpu(node)
     if stack["nvpmodel_mode"] is None:
         pytest.skip(f"{node.name}: pillar gpu_stack:nvpmodel_mode is null (the power mode is left alone)")
-    out = node.run("nvpmodel -q").stdout.strip().splitlines()
+    out = node.probe("nvpmodel").out.strip().splitlines()
     record(nvpmodel=out)
     assert out[-1:] == [str(stack["nvpmodel_mode"])], (
         f"{node.name}: nvpmodel -q says {out}, pillar gpu_stack:nvpmodel_mode is {stack['nvpmodel_mode']}"

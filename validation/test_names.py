@@ -1,6 +1,5 @@
 """Names: hostname from the table, every table name resolves to its table IP."""
 
-import shlex
 from typing import Any
 
 from validation import parse
@@ -9,8 +8,7 @@ from validation.session import Node
 
 def test_hostname_is_the_table_name(node: Node, record: Any) -> None:
     want = node.formula("hosts")["hostname"]
-    live = node.run("hostname").stdout.strip()
-    saved = node.read("/etc/hostname").strip()
+    live, saved = node.probe("hostname").out.strip(), node.probe("etc_hostname").out.strip()
     record(live=live, etc_hostname=saved, expected=want)
     assert (live, saved) == (want, want), (
         f"{node.name}: hostname is {live!r}, /etc/hostname has {saved!r}, table name is {want!r}"
@@ -19,8 +17,7 @@ def test_hostname_is_the_table_name(node: Node, record: Any) -> None:
 
 def test_every_table_name_resolves_to_its_ip(node: Node, record: Any) -> None:
     entries = node.formula("hosts")["entries"]
-    out = node.run("getent hosts " + shlex.join(e["name"] for e in entries)).stdout
-    resolved = parse.getent_hosts(out)
+    resolved = parse.getent_hosts(node.probe("getent_hosts").out)
     wrong = [
         f"{e['name']} -> {resolved.get(e['name'], ['nothing'])[0]} (table: {e['ip']})"
         for e in entries
@@ -32,9 +29,8 @@ def test_every_table_name_resolves_to_its_ip(node: Node, record: Any) -> None:
 
 def test_hosts_file_has_each_table_name_once(node: Node, record: Any) -> None:
     hosts = node.formula("hosts")
-    lines = parse.table_lines(node.read(hosts["file"]))
     seen: dict[str, list[str]] = {}
-    for row in lines:
+    for row in parse.table_lines(node.probe("hosts_file").out):
         for name in row[1:]:
             seen.setdefault(name, []).append(row[0])
     wrong = [

@@ -32,13 +32,14 @@ def _expected_fstab(node: Node, mount: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_cloud_mount_point_is_a_directory(node: Node, mount: dict[str, Any]) -> None:
-    assert node.run("test -d %s", mount["path"]).rc == 0, (
-        f"{node.name}: mount point {mount['path']} (export of {mount['master']}) is not a directory"
-    )
+    status = dict(reversed(line.split(" ", 1)) for line in node.probe("mount_points").out.splitlines())
+    what = {"0": "", "1": "is not a directory", "137": "does not answer (its NFS server is down?)"}
+    problem = what.get(status.get(mount["path"], "1"), f"cannot be checked (test -d exit {status.get(mount['path'])})")
+    assert not problem, f"{node.name}: mount point {mount['path']} (export of {mount['master']}) {problem}"
 
 
 def test_cloud_mount_has_its_fstab_entry(node: Node, mount: dict[str, Any], record: Any) -> None:
-    entries = parse.fstab_entries(node.read("/etc/fstab", cached=True), "target", mount["path"])
+    entries = parse.fstab_entries(node.probe("fstab").out, "target", mount["path"])
     want = _expected_fstab(node, mount)
     have = [{"source": e["source"], "fstype": e["fstype"], "options": sorted(e["options"])} for e in entries]
     record(fstab=have, expected=want)
@@ -55,7 +56,7 @@ def _exported_to(node: Node, server: dict[str, Any]) -> tuple[list[str], list[st
 
 def test_exports_file_matches_pillar(node: Node, nfs_server: dict[str, Any], record: Any) -> None:
     clients, options = _exported_to(node, nfs_server)
-    text = node.read(nfs_server["exports_file"])
+    text = node.probe("exports").out
     have = {path: {c: sorted(o) for c, o in cl.items()} for path, cl in parse.exports(text).items()}
     want = {nfs_server["mountpoint"]: {client: options for client in clients}}
     record(exports=have)
@@ -68,7 +69,7 @@ def test_exports_file_matches_pillar(node: Node, nfs_server: dict[str, Any], rec
 
 
 def test_ssd_has_its_fstab_entry(node: Node, nfs_server: dict[str, Any], record: Any) -> None:
-    entries = parse.fstab_entries(node.read("/etc/fstab", cached=True), "target", nfs_server["mountpoint"])
+    entries = parse.fstab_entries(node.probe("fstab").out, "target", nfs_server["mountpoint"])
     record(fstab=entries)
     have = [(entry["source"], entry["fstype"]) for entry in entries]
     assert have == [(nfs_server["device"], "ext4")], (
@@ -109,8 +110,8 @@ def test_cloud_mount_is_writable_by_user(node: Node, mount: dict[str, Any]) -> N
 
 def test_ssd_is_mounted_at_exports(node: Node, nfs_server: dict[str, Any], record: Any) -> None:
     node.skip_unless("nfs:mount_now", LIVE)
-    device = node.run("readlink -f %s", nfs_server["device"]).stdout.strip()
-    top = parse.proc_mounts(node.read("/proc/mounts"), nfs_server["mountpoint"])
+    device = node.probe("ssd_device").out.strip()
+    top = parse.proc_mounts(node.probe("proc_mounts").out, nfs_server["mountpoint"])
     record(mount=top, device=device)
     assert top and top["source"] == device, (
         f"{node.name}: {nfs_server['mountpoint']} is {top}, want the ssd {nfs_server['device']}"
@@ -121,7 +122,7 @@ def test_exportfs_serves_pillar_clients(node: Node, nfs_server: dict[str, Any], 
     node.skip_unless("nfs:mount_now", LIVE)
     clients, wanted = _exported_to(node, nfs_server)
     options = set(wanted)
-    live = parse.exportfs_v(node.run("exportfs -v").stdout)
+    live = parse.exportfs_v(node.probe("exportfs").out)
     record(exportfs=live)
     mine = live.get(nfs_server["mountpoint"], {})
     wrong = [f"{path} exported too" for path in live if path != nfs_server["mountpoint"]]
@@ -133,7 +134,7 @@ def test_exportfs_serves_pillar_clients(node: Node, nfs_server: dict[str, Any], 
 
 def test_nfs_server_is_active_and_enabled(node: Node, nfs_server: dict[str, Any], record: Any) -> None:
     node.skip_unless("nfs:mount_now", LIVE)
-    out = node.run("systemctl show -p ActiveState -p UnitFileState %s", nfs_server["service"]).stdout
+    out = node.probe("nfs_service").out
     have = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
     record(**have)
     assert (have.get("ActiveState"), have.get("UnitFileState")) == ("active", "enabled"), (

@@ -9,10 +9,9 @@ from validation.session import Node, State
 
 
 def test_authorized_keys_hold_exactly_the_cluster_keys(node: Node, state: State, record: Any) -> None:
-    text = node.read(f"{node.home}/.ssh/authorized_keys")
-    have = parse.key_lines(text)
+    have = parse.key_lines(node.probe("authorized_keys").out)
     table = [peer["name"] for peer in node.pillar["ssh_mesh"]["peers"]]
-    known = {name: state.reach[name]["facts"].get("user_key") for name in state.reachable()}
+    known = {name: parse.key_of(state.node(name).probe("user_key").out) for name in state.reachable()}
     record(keys=len(have), nodes=len(table))
     wrong = [f"{len(have)} keys for {len(table)} nodes"] if len(have) != len(table) else []
     keys = {key for _comment, key in have}
@@ -26,12 +25,12 @@ def test_authorized_keys_hold_exactly_the_cluster_keys(node: Node, state: State,
 def test_known_hosts_pin_every_node_by_name_and_ip(node: Node, state: State, record: Any) -> None:
     path = node.formula("ssh_mesh")["known_hosts_file"]
     pinned: dict[str, set[str]] = {}
-    for hosts, key in parse.key_lines(node.read(path)):
+    for hosts, key in parse.key_lines(node.probe("known_hosts").out):
         for host in hosts.split(","):
             pinned.setdefault(host, set()).add(key)
     wrong = []
     for peer in node.pillar["ssh_mesh"]["peers"]:
-        actual = set(state.reach.get(peer["name"], {}).get("facts", {}).get("host_keys", []))
+        actual = host_keys(state, peer["name"])
         for host in (peer["name"], peer["ip"]):
             if host not in pinned:
                 wrong.append(f"{host} missing")
@@ -39,6 +38,13 @@ def test_known_hosts_pin_every_node_by_name_and_ip(node: Node, state: State, rec
                 wrong.append(f"{host} pins other keys than {peer['name']} has")
     record(pinned_hosts=len(pinned))
     assert not wrong, f"{node.name}: {path}: " + "; ".join(wrong)
+
+
+def host_keys(state: State, name: str) -> set[str]:
+    """The public host keys the preflight read on ``name`` (empty if it was not reached)."""
+    if name not in state.reachable():
+        return set()
+    return {parse.key_of(line) for line in state.node(name).probe("host_keys").out.splitlines() if line.strip()}
 
 
 def test_user_reaches_peers_with_strict_host_keys(node: Node, state: State, record: Any) -> None:

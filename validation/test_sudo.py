@@ -8,10 +8,9 @@ from validation.session import Node
 
 
 def test_visudo_accepts_the_config(node: Node, record: Any) -> None:
-    sudoers = node.formula("sudoers")
-    result = node.run("%s -c", sudoers["visudo"])
-    record(output=result.stdout.strip().splitlines())
-    assert result.rc == 0, f"{node.name}: visudo -c fails: {(result.stdout + result.stderr).strip()}"
+    result = node.probe("visudo")
+    record(output=result.out.strip().splitlines())
+    assert result.rc == 0, f"{node.name}: visudo -c fails: {result.out.strip()}"
 
 
 def test_dropins_hold_exactly_pillar_rules(node: Node, record: Any) -> None:
@@ -19,8 +18,8 @@ def test_dropins_hold_exactly_pillar_rules(node: Node, record: Any) -> None:
     wrong = []
     for name, rules in sorted(sudoers["files"].items()):
         path = f"{sudoers['dir']}/{name}"
-        meta = node.run("stat -c '%a %U %G' " + path).stdout.strip()
-        lines = [" ".join(row) for row in parse.table_lines(node.read(path))]
+        meta = node.probe(f"sudoers_meta:{name}").out.strip()
+        lines = [" ".join(row) for row in parse.table_lines(node.probe(f"sudoers_file:{name}").out)]
         want = [" ".join(f"{sudoers['user']} {rule}".split()) for rule in rules]
         record(**{name: {"mode": meta, "rules": lines}})
         if meta != "440 root root":
@@ -34,7 +33,7 @@ def test_dropins_hold_exactly_pillar_rules(node: Node, record: Any) -> None:
 
 def test_sudo_grants_only_pillar_rules_without_password(node: Node, record: Any) -> None:
     sudoers = node.formula("sudoers")
-    listed = parse.sudo_rules(node.run("sudo -l -U %s", sudoers["user"]).stdout)
+    listed = parse.sudo_rules(node.probe("sudo_l").out)
     want = [parse.sudo_rule_as_listed(rule) for rules in sudoers["files"].values() for rule in rules]
     record(listed=listed)
     missing = [rule for rule in want if rule not in listed]

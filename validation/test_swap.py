@@ -10,7 +10,7 @@ MIB = 1024 * 1024
 
 def test_swap_file_has_pillar_size_and_mode(node: Node, record: Any) -> None:
     swap = node.formula("swap")
-    have = node.run("stat -c '%%s %%a %%U' %s", swap["file"]).stdout.split()
+    have = node.probe("swap_file").out.split()
     want = [str(swap["size_mb"] * MIB), "600", "root"]
     record(have=have, expected=want)
     assert have == want, f"{node.name}: {swap['file']} is {have or 'missing'} (size mode owner), want {want}"
@@ -18,7 +18,7 @@ def test_swap_file_has_pillar_size_and_mode(node: Node, record: Any) -> None:
 
 def test_swap_file_has_fstab_entry(node: Node, record: Any) -> None:
     swap = node.formula("swap")
-    entries = parse.fstab_entries(node.read("/etc/fstab", cached=True), "source", swap["file"])
+    entries = parse.fstab_entries(node.probe("fstab").out, "source", swap["file"])
     record(fstab=entries)
     assert [entry["fstype"] for entry in entries] == ["swap"], (
         f"{node.name}: /etc/fstab has {len(entries)} swap entries for {swap['file']}, want 1"
@@ -28,7 +28,7 @@ def test_swap_file_has_fstab_entry(node: Node, record: Any) -> None:
 def test_swap_is_active_with_pillar_size(node: Node, record: Any) -> None:
     swap = node.formula("swap")
     node.skip_unless("swap:activate", "the swap file is made but not switched on")
-    rows = {row[0]: row for row in parse.table_lines(node.read("/proc/swaps"))[1:]}
+    rows = {row[0]: row for row in parse.table_lines(node.probe("proc_swaps").out)[1:]}
     row = rows.get(swap["file"])
     record(proc_swaps=row)
     assert row, f"{node.name}: {swap['file']} is not active (/proc/swaps)"

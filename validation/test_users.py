@@ -1,14 +1,14 @@
 """Users: the cluster user with pinned ids, its groups and shell, its files' modes."""
 
-import shlex
 from typing import Any
 
+from validation import probes
 from validation.session import Node
 
 
 def test_user_has_pinned_uid_gid_and_shell(node: Node, record: Any) -> None:
     want = node.formula("cluster_user")
-    entry = node.run("getent passwd %s", want["name"]).stdout.strip().split(":")
+    entry = node.probe("passwd").out.strip().split(":")
     assert len(entry) == 7, f"{node.name}: user {want['name']} does not exist"
     have = {"uid": int(entry[2]), "gid": int(entry[3]), "shell": entry[6], "home": entry[5]}
     expected = {"uid": want["uid"], "gid": want["gid"], "shell": want["shell"], "home": node.home}
@@ -19,7 +19,7 @@ def test_user_has_pinned_uid_gid_and_shell(node: Node, record: Any) -> None:
 
 def test_user_is_in_pillar_groups(node: Node, record: Any) -> None:
     want = node.formula("cluster_user")
-    have = node.run("id -Gn %s", want["name"]).stdout.split()
+    have = node.probe("groups").out.split()
     missing = sorted(set(want["groups"]) - set(have))
     record(groups=have, expected=want["groups"])
     assert not missing, f"{node.name}: user {want['name']} is not in group(s) {missing}"
@@ -27,29 +27,29 @@ def test_user_is_in_pillar_groups(node: Node, record: Any) -> None:
 
 def test_password_is_locked_without_pillar_hash(node: Node, record: Any) -> None:
     want = node.formula("cluster_user")
-    status = node.run("passwd -S %s", want["name"]).stdout.split()
-    record(status=status[1:2])
+    status = node.probe("passwd_status").out.split()[1:2]
+    record(status=status)
     if want.get("password_hash"):
-        assert status[1:2] == ["P"], f"{node.name}: {want['name']} has no usable password"
+        assert status == ["P"], f"{node.name}: {want['name']} has no usable password"
     else:
-        assert status[1:2] == ["L"], (
-            f"{node.name}: {want['name']} password is not locked (status {status[1:2]}) "
+        assert status == ["L"], (
+            f"{node.name}: {want['name']} password is not locked (status {status}) "
             "but pillar cluster_user:password_hash is empty"
         )
 
 
 def test_home_and_key_files_have_safe_modes(node: Node, record: Any) -> None:
-    user, key_type = node.user, node.formula("ssh_mesh")["key_type"]
-    home = node.home
+    user = node.user
+    home, key = probes.user_paths(node.pillar)
     expected = {
         home: node.formula("cluster_user")["home_mode"].lstrip("0"),
         f"{home}/.ssh": "700",
-        f"{home}/.ssh/id_{key_type}": "600",
-        f"{home}/.ssh/id_{key_type}.pub": "644",
+        key: "600",
+        f"{key}.pub": "644",
         f"{home}/.ssh/authorized_keys": "600",
     }
-    out = node.run("stat -c '%n %a %U %G' " + shlex.join(expected)).stdout
-    have = {path: (mode, owner, group) for path, mode, owner, group in map(str.split, out.splitlines())}
+    rows = [line.split() for line in node.probe("user_files").out.splitlines()]
+    have = {row[0]: tuple(row[1:]) for row in rows if len(row) == 4}
     record(have={path: " ".join(value) for path, value in have.items()})
     wrong = [f"{path} missing" for path in expected if path not in have]
     wrong += [

@@ -1,0 +1,132 @@
+"""What the preflight reads on a node: every read-only command the static checks parse.
+
+All of a node's probes run in ONE ssh round trip at session start (preflight.py): a check
+then parses ``node.probe(name)`` instead of running its own command. Commands that change
+something or depend on the moment (NFS writes, automount, ssh between nodes, mpirun, the
+GPU job) still run in their checks. Paths and names come from pillar and formula settings.
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+from validation import pillars
+
+BEGIN, END = "@@@jetson-probe-begin", "@@@jetson-probe-end"
+MOUNT_TIMEOUT_S = 10
+
+
+def for_node(pillar: dict[str, Any]) -> dict[str, str]:
+    """name -> shell command, for this node's pillar."""
+    probes = {"uid": "id -u", "hostname": "hostname", "host_keys": "cat /etc/ssh/ssh_host_*_key.pub"}
+    for part in (_users, _names, _nfs, _sudo, _swap, _gpu):
+        probes |= part(pillar)
+    return probes
+
+
+def _users(pillar: dict[str, Any]) -> dict[str, str]:
+    user = shlex.quote(pillar["cluster_user"]["name"])
+    home, key = user_paths(pillar)
+    files = [home, f"{home}/.ssh", key, f"{key}.pub", f"{home}/.ssh/authorized_keys"]
+    known_hosts = pillars.formula(pillar, "ssh_mesh")["known_hosts_file"]
+    return {
+        "passwd": f"getent passwd {user}",
+        "groups": f"id -Gn {user}",
+        "passwd_status": f"passwd -S {user}",
+        "user_files": "stat -c '%n %a %U %G' " + shlex.join(files),
+        "user_key": f"cat {shlex.quote(key)}.pub",
+        "authorized_keys": "cat " + shlex.quote(f"{home}/.ssh/authorized_keys"),
+        "known_hosts": f"cat {shlex.quote(known_hosts)}",
+    }
+
+
+def user_paths(pillar: dict[str, Any]) -> tuple[str, str]:
+    """The cluster user's home and private key path (the ssh_mesh formula's key type)."""
+    home = f"/home/{pillar['cluster_user']['name']}"
+    return home, f"{home}/.ssh/id_{pillars.formula(pillar, 'ssh_mesh')['key_type']}"
+
+
+def _names(pillar: dict[str, Any]) -> dict[str, str]:
+    hosts = pillars.formula(pillar, "hosts")
+    return {
+        "etc_hostname": "cat /etc/hostname",
+        "getent_hosts": "getent hosts " + shlex.join(entry["name"] for entry in hosts["entries"]),
+        "hosts_file": f"cat {shlex.quote(hosts['file'])}",
+    }
+
+
+def _nfs(pillar: dict[str, Any]) -> dict[str, str]:
+    nfs = pillars.formula(pillar, "nfs")
+    paths = shlex.join(mount["path"] for mount in nfs["client"]["mounts"])
+    # A mount point that is an NFS mount whose server died hangs a stat: bounded, exit 137 then.
+    test_dirs = f'for d in {paths}; do timeout -s KILL {MOUNT_TIMEOUT_S} test -d "$d"; echo "$? $d"; done'
+    probes = {"fstab": "cat /etc/fstab", "mount_points": test_dirs}
+    server = nfs["server"]
+    if server["enabled"]:
+        probes |= {
+            "exports": f"cat {shlex.quote(server['exports_file'])}",
+            "exportfs": "exportfs -v",
+            "nfs_service": f"systemctl show -p ActiveState -p UnitFileState {shlex.quote(server['service'])}",
+            "ssd_device": f"readlink -f {shlex.quote(server['device'])}",
+            "proc_mounts": "cat /proc/mounts",
+        }
+    return probes
+
+
+def _sudo(pillar: dict[str, Any]) -> dict[str, str]:
+    sudoers = pillars.formula(pillar, "sudoers")
+    probes = {"visudo": f"{shlex.quote(sudoers['visudo'])} -c 2>&1", "sudo_l": f"sudo -l -U {sudoers['user']}"}
+    for name in sudoers["files"]:
+        path = shlex.quote(f"{sudoers['dir']}/{name}")
+        probes |= {f"sudoers_meta:{name}": f"stat -c '%a %U %G' {path}", f"sudoers_file:{name}": f"cat {path}"}
+    return probes
+
+
+def _swap(pillar: dict[str, Any]) -> dict[str, str]:
+    swap_file = shlex.quote(pillars.formula(pillar, "swap")["file"])
+    return {"swap_file": f"stat -c '%s %a %U' {swap_file}", "proc_swaps": "cat /proc/swaps"}
+
+
+def _gpu(pillar: dict[str, Any]) -> dict[str, str]:
+    stack = pillars.formula(pillar, "gpu_stack")
+    jetpack = stack["jetpacks"].get(str(stack["jetpack"]))
+    if not pillar["node"]["gpu"] or not jetpack:
+        return {}
+    packages = [
+        jetpack["cuda"]["toolkit_package"],
+        *(a["package"] for a in jetpack["artifacts"] if a["role"] == "cudnn"),
+    ]
+    return {
+        "nv_tegra_release": "cat /etc/nv_tegra_release",
+        "dpkg": "dpkg-query -W -f '${Package} ${Version} ${db:Status-Status}\\n' " + shlex.join(packages),
+        "nvcc": f"{shlex.quote(stack['cuda_link'])}/bin/nvcc --version 2>&1",
+        "ldconfig": "ldconfig -p",
+        "nvpmodel": "nvpmodel -q 2>&1",
+    }
+
+
+def script(probes: dict[str, str]) -> str:
+    """One shell script running every probe in its own subshell, its output framed by markers
+    with its exit status."""
+    parts = [
+        f"echo {BEGIN} {name}; ( {command} ) 2>/dev/null; printf '\\n{END} %s\\n' $?"
+        for name, command in probes.items()
+    ]
+    return "\n".join(parts) + "\nexit 0\n"
+
+
+def parse(stdout: str) -> dict[str, dict[str, Any]]:
+    """The script's output -> {name: {"rc": exit status, "out": output}}."""
+    results: dict[str, dict[str, Any]] = {}
+    name, lines = None, []
+    for line in stdout.split("\n"):
+        if line.startswith(BEGIN + " "):
+            name, lines = line[len(BEGIN) + 1 :], []
+        elif line.startswith(END + " ") and name is not None:
+            text = "\n".join(lines)
+            results[name] = {"rc": int(line.split()[-1]), "out": text[:-1] if text.endswith("\n") else text}
+            name = None
+        elif name is not None:
+            lines.append(line)
+    return results
