@@ -81,6 +81,9 @@ def _orch_steps(data: dict[str, Any]) -> list[tuple[str, bool, str]]:
     body = data.get("data", data)
     steps = []
     for per_master in body.values() if isinstance(body, dict) else []:
+        if isinstance(per_master, list):  # the orchestration did not start (e.g. pillar)
+            steps.append(("(orchestration)", False, " ".join(map(str, per_master))))
+            continue
         if not isinstance(per_master, dict):
             continue
         for key, state in per_master.items():

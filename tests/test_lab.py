@@ -94,12 +94,14 @@ def test_broken_table_stops_the_rollout_before_any_node_changes(cluster: dict[st
 
 def test_every_package_the_states_install_is_in_the_lab_repo(cluster: dict[str, Any]) -> None:
     nodes = table.names(cluster)
-    lowstate = master.salt("-L", ",".join(nodes), "state.show_lowstate")
+    master.salt("-L", ",".join(nodes), "saltutil.sync_all")  # the custom modules states use
+    lowstate = master.salt("-L", ",".join(nodes), "state.show_lowstate", "queue=True")
     toolkit = _from_install_package(nodes[0])
     listed = set(image.read_packages())
     missing: dict[str, set[str]] = {}
     for node, chunks in lowstate.items():
-        assert isinstance(chunks, list), f"{node}: states do not render: {chunks}"
+        rendered = isinstance(chunks, list) and all(isinstance(c, dict) for c in chunks)
+        assert rendered, f"{node}: no low data, the states do not render: {chunks}"
         for chunk in chunks:
             if chunk["state"] == "pkg" and chunk["fun"] == "installed" and "sources" not in chunk:
                 names = chunk.get("pkgs") or [chunk["name"]]
