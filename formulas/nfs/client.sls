@@ -12,10 +12,13 @@ nfs-client-packages:
     - pkgs: {{ client.packages | json }}
 
 {%- for mount in client.mounts %}
+{#- Never stat a mount point that is in use: with its master dead, a hard NFS mount blocks
+    the state run for good. /proc/mounts lists it (autofs or nfs) without touching it. #}
 nfs-client-mountpoint-{{ mount.index }}:
   file.directory:
     - name: {{ mount.path }}
     - makedirs: True
+    - unless: grep -qs ' {{ mount.path }} ' /proc/mounts
     - require:
       - file: nfs-client-cloud-dir
 
