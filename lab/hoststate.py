@@ -25,11 +25,11 @@ def save(state: dict[str, Any]) -> None:
 
 
 def update(**changes: Any) -> dict[str, Any]:
-    """Merge ``changes`` into the saved state and return it. Dicts merge one level deep,
-    where a None value removes that entry."""
+    """Merge ``changes`` into the saved state and return it. A non-empty dict merges one
+    level deep (a None value removes that entry); anything else, ``{}`` too, replaces."""
     state = load()
     for key, value in changes.items():
-        if isinstance(value, dict) and isinstance(state.get(key), dict):
+        if value and isinstance(value, dict) and isinstance(state.get(key), dict):
             merged = {**state[key], **value}
             state[key] = {k: v for k, v in merged.items() if v is not None}
         else:
