@@ -9,6 +9,7 @@ bind-mounted read-only on each node) and ``COMPLETE`` (written last).
 
 from __future__ import annotations
 
+import fcntl
 import gzip
 import hashlib
 import importlib.metadata
@@ -85,17 +86,22 @@ def in_root(rootfs: Path, command: str, log: Path, binds: dict[Path, str] | None
 
 
 def ensure_image(rebuild: bool = False) -> Path:
-    """The cached image dir for the current recipe; build it first if missing."""
+    """The cached image dir for the current recipe; build it first if missing.
+
+    Builders wait for each other (the VM lab builds on this image too)."""
     target = image_dir()
-    if (target / "COMPLETE").exists() and not rebuild:
-        say(f"image: cached {target.relative_to(LAB.parent)}")
-        return target
-    with step(f"image: building {target.name} (debootstrap, salt, apt repo; log in build.log)"):
-        build(target)
-    for old in IMAGE_ROOT.iterdir():
-        if old != target and old.is_dir():
-            say(f"image: removing outdated {old.name}")
-            shutil.rmtree(old)
+    with open(ensure(IMAGE_ROOT) / ".build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (target / "COMPLETE").exists() and not rebuild:
+            say(f"image: cached {target.relative_to(LAB.parent)}")
+            return target
+        with step(f"image: building {target.name} (debootstrap, salt, apt repo; "
+                  "log in build.log)"):
+            build(target)
+        for old in IMAGE_ROOT.iterdir():
+            if old != target and old.is_dir():
+                say(f"image: removing outdated {old.name}")
+                shutil.rmtree(old)
     return target
 
 
