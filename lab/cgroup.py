@@ -10,8 +10,10 @@ give per-node memory figures and let ``down`` find (and kill) every process the 
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
+import time
 from pathlib import Path
 
 from lab.paths import CGROUP_NAME
@@ -100,7 +102,20 @@ def remove(root: Path) -> None:
     if not root.exists():
         return
     for folder, _, _ in os.walk(root, topdown=False):
-        os.rmdir(folder)
+        _rmdir(Path(folder))
+
+
+def _rmdir(folder: Path, timeout: float = 10) -> None:
+    """rmdir a cgroup; its last killed processes may take a moment to leave it (EBUSY)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            folder.rmdir()
+            return
+        except OSError as err:
+            if err.errno != errno.EBUSY or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def memory_bytes(group: Path) -> dict[str, int]:
