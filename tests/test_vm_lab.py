@@ -73,10 +73,9 @@ def failed(data: dict[str, Any], node: str) -> list[str]:
 
 
 def test_rollout_then_reapply_changes_nothing(cluster: dict[str, Any]) -> None:
+    # orch.rollout ends with state.apply on every node (the first apply).
     ok, summary = converge.rollout()
     assert ok, f"orch.rollout failed:\n{summary}"
-    first = apply(names(cluster), "vm first apply")
-    assert {n: r.failed for n, r in first.items() if r.failed} == {}
     again = apply(names(cluster), "vm second apply")
     assert {n: r.failed for n, r in again.items() if r.failed} == {}
     assert {n: r.changed for n, r in again.items() if r.changed} == {}, "re-apply changed states"
@@ -200,9 +199,12 @@ def test_dead_master_fails_only_what_needs_it(cluster: dict[str, Any]) -> None:
     vm.reboot([worker(cluster)])
     state = vm.ssh(worker(cluster), "systemctl is-active multi-user.target").stdout.strip()
     assert state == "active", f"{worker(cluster)}: multi-user.target is {state} with {dead} off"
-    results = apply(names(cluster), "vm apply with a dead master")
-    assert {n: results[n].failed for n in alive if results[n].failed} == {}
-    assert "did not return" in " ".join(results[dead].failed.values()), results[dead].failed
+    # The live nodes converge without it (automount: nothing waits for its export) ...
+    results = apply(alive, "vm apply with a dead master")
+    assert {n: r.failed for n, r in results.items() if r.failed} == {}
+    # ... and the master names the one that cannot take an apply.
+    _, down, raw = master.salt_run("manage.down", timeout=300)
+    assert down == [dead], f"salt-run manage.down: {raw}"
     code, data = suite("dead-master")
     assert code != 0 and data["hosts"][dead]["status"] == "unreachable", data["hosts"][dead]
     for node in alive:
@@ -217,8 +219,6 @@ def test_dead_master_fails_only_what_needs_it(cluster: dict[str, Any]) -> None:
 def test_dead_master_back_on_then_reapply_passes(cluster: dict[str, Any]) -> None:
     dead = cluster["masters"][-1]
     vm.power_on(dead, cluster)
-    ok, summary = converge.rollout()
-    assert ok, f"orch.rollout failed after {dead} came back:\n{summary}"
     results = apply(names(cluster), "vm apply after the master is back")
     assert {n: r.failed for n, r in results.items() if r.failed} == {}
     code, data = suite("master-back")
