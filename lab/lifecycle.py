@@ -137,7 +137,7 @@ def leftovers_on_host() -> list[str]:
     found += [f"mount {m.split()[4]}" for m in mounts if str(RUN) in m.split()[4]]
     loops = run(["losetup", "--list", "--noheadings", "--output", "NAME,BACK-FILE"]).stdout
     found += [f"loop {line}" for line in loops.splitlines() if str(RUN) in line]
-    if net.bridge_exists():
+    if net.bridge_exists() and net.bridge_owner() in ("", str(RUN)):
         found.append(f"bridge {net.BRIDGE}")
     for key, original in hoststate.load().get("sysctl", {}).items():
         found.append(f"sysctl {key} not restored to {original}")

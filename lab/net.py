@@ -11,8 +11,8 @@ import ipaddress
 from pathlib import Path
 
 from lab import hoststate
-from lab.paths import BRIDGE
-from lab.shell import run
+from lab.paths import BRIDGE, RUN
+from lab.shell import LabError, run
 
 # Each booted container's systemd takes several inotify instances; 128 runs out near 15 nodes.
 SYSCTLS = {"fs.inotify.max_user_instances": 8192}
@@ -49,10 +49,20 @@ def bridge_exists(name: str = BRIDGE) -> bool:
     return Path(f"/sys/class/net/{name}").exists()
 
 
+def bridge_owner(name: str = BRIDGE) -> str:
+    """The run folder of the lab that made the bridge (its alias), "" if none is recorded."""
+    alias = Path(f"/sys/class/net/{name}/ifalias")
+    return alias.read_text().strip() if alias.exists() else ""
+
+
 def bridge_up(address: ipaddress.IPv4Interface, name: str = BRIDGE) -> None:
-    """Create the lab bridge with the host ``address`` (idempotent)."""
+    """Create the lab bridge with the host ``address`` (idempotent); refuse another lab's."""
+    if bridge_exists(name) and bridge_owner(name) not in ("", str(RUN)):
+        raise LabError(f"bridge {name} belongs to the lab in {bridge_owner(name)}: take that "
+                       f"lab down first (JETLAB_RUN={bridge_owner(name)} python -m lab down)")
     if not bridge_exists(name):
         run(["ip", "link", "add", name, "type", "bridge"], what=f"create bridge {name}")
+        run(["ip", "link", "set", name, "alias", str(RUN)], what=f"label bridge {name}")
     hoststate.update(bridge=name)
     have = run(["ip", "-o", "-4", "addr", "show", "dev", name]).stdout
     if str(address) not in have:
@@ -66,7 +76,10 @@ def bridge_ports(name: str = BRIDGE) -> list[str]:
 
 
 def bridge_down(name: str = BRIDGE) -> None:
-    """Delete the bridge (and any veth still attached to it)."""
+    """Delete this lab's bridge (and any veth still attached to it); another lab's stays."""
+    if bridge_exists(name) and bridge_owner(name) not in ("", str(RUN)):
+        hoststate.update(bridge=None)
+        return
     for port in bridge_ports(name):
         run(["ip", "link", "delete", port], check=False)
     if bridge_exists(name):
