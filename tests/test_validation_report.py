@@ -13,9 +13,10 @@ sys.path.insert(0, str(REPO))
 from validation import report  # noqa: E402
 
 DATA = REPO / "validation" / "testdata"
-# Recorded --report-json files: the 4-node container lab (all pass, documented skips) and a
-# throwaway sshd standing for an unprovisioned node plus a closed port (failures, unreachable).
-RECORDED = {"lab": DATA / "recorded-lab-report.json", "sshd": DATA / "recorded-sshd-report.json"}
+# Recorded --report-json files: the 4-node container lab (all pass, documented skips), the VM
+# lab (live NFS checks on), and a throwaway sshd standing for an unprovisioned node plus a
+# closed port (failures, unreachable).
+RECORDED = {name: DATA / f"recorded-{name}-report.json" for name in ("lab", "vmlab", "sshd")}
 
 
 def recorded(name: str) -> dict:
@@ -65,7 +66,7 @@ def test_unreachable_host_is_its_own_status_and_first_failure_is_the_earliest_ar
     assert "1 x <node>: unreachable: refused" in report.skip_reasons(summary)
 
 
-@pytest.mark.parametrize(("name", "code"), [("lab", 0), ("sshd", 1)])
+@pytest.mark.parametrize(("name", "code"), [("lab", 0), ("vmlab", 0), ("sshd", 1)])
 def test_report_command_reprints_a_saved_report_with_its_exit_code(name: str, code: int) -> None:
     command = [sys.executable, "-m", "validation.report", str(RECORDED[name])]
     run = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
