@@ -79,3 +79,16 @@ def test_empty_mine_refuses_to_write_the_mesh_files():
     assert guard["fun"] == "fail_without_changes"
     for state_id in ("ssh-mesh-authorized-keys", "ssh-mesh-known-hosts"):
         assert {"test": "ssh-mesh-mine-has-keys"} in chunks[state_id].get("require", []), state_id
+
+
+@pytest.mark.parametrize("mount_now", [True, False])
+def test_rollout_asks_the_exports_only_where_nfs_runs(mount_now, tmp_path):
+    """orch.rollout: masters first; with live NFS their exports must answer before the clients."""
+    (tmp_path / "site.sls").write_text(f"nfs:\n  mount_now: {mount_now}\n")
+    orch = call("astro0", "debian12-x86_64", "slsutil.renderer", "salt://orch/rollout.sls",
+                pillar_roots=(PILLAR, tmp_path))
+    assert ("rollout-exports-answer" in orch) is mount_now
+    clients = dict(orch["rollout-all-nodes"]["salt.state"][-1])["require"][0]
+    assert dict(clients)["salt"] == ("rollout-exports-answer" if mount_now else "rollout-nfs-masters")
+    masters = orch["rollout-nfs-masters"]["salt.state"]
+    assert {"tgt": nodetable.load()["masters"]} in [dict(item) for item in masters]

@@ -6,6 +6,8 @@
 {{ raise("orch.rollout: pillar has no `cluster` (node table) on the master") }}
 {%- endif %}
 {%- set everyone = cluster.nodes | map(attribute="name") | list %}
+{#- nfs:mount_now false (image builds, the container lab): no server runs, nothing to ask. #}
+{%- set live_nfs = salt["pillar.get"]("nfs:mount_now", True) %}
 
 rollout-ssh-keys:
   salt.state:
@@ -29,6 +31,7 @@ rollout-nfs-masters:
     - require:
       - salt: rollout-mine-update
 
+{%- if live_nfs %}
 rollout-exports-answer:
   salt.function:
     - name: cmd.run
@@ -40,6 +43,7 @@ rollout-exports-answer:
         python_shell: True
     - require:
       - salt: rollout-nfs-masters
+{%- endif %}
 
 rollout-all-nodes:
   salt.state:
@@ -47,4 +51,4 @@ rollout-all-nodes:
     - tgt_type: list
     - highstate: True
     - require:
-      - salt: rollout-exports-answer
+      - salt: {{ "rollout-exports-answer" if live_nfs else "rollout-nfs-masters" }}
