@@ -156,9 +156,11 @@ def _wait_new_boot(node: str, old: str) -> None:
 
 
 def wait_minion(node: str) -> None:
-    """Wait until the minion unit is active (Type=notify: connected to the master)."""
+    """Wait until the minion unit is active, then until the minion answers test.ping
+    (salt-minion tells systemd it is ready before it has connected to the master)."""
     ssh(node, "until systemctl is-active --quiet salt-minion; do sleep 1; done",
         timeout=BOOT_TIMEOUT)
+    wait_minions([node])
 
 
 def power_on(node: str, cluster: dict[str, Any]) -> None:
