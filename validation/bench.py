@@ -12,8 +12,10 @@ The result replaces this benchmark's own section of docs/benchmarks.md. Goal: ra
 from __future__ import annotations
 
 import argparse
+import glob
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -28,20 +30,51 @@ BEGIN, END = "<!-- validation-bench:begin -->", "<!-- validation-bench:end -->"
 DOC_HEADER = "# Benchmarks\n\nFigures measured by the benchmark scripts; each script owns its section.\n"
 
 
-def measure(hosts: str, salt_config: str | None, extra: list[str], repeat: int) -> dict:
-    """Run the suite ``repeat`` times on ``hosts``: the times, the best, the exit codes."""
+def measure(hosts: str, salt_config: str | None, extra: list[str], repeat: int, cgroups: str | None) -> dict:
+    """Run the suite ``repeat`` times on ``hosts``: wall times, the best, exit codes, and the CPU
+    seconds of the best run on this side (pytest and its ssh clients) and on the nodes (cgroups)."""
     command = [sys.executable, "-m", "pytest", "validation/", "-p", "no:cacheprovider", "-q", f"--hosts={hosts}"]
     command += [f"--salt-config={salt_config}"] if salt_config else []
-    times, codes = [], []
+    runs = []
     for attempt in range(1, repeat + 1):
+        before, nodes_before = _children_cpu(), _cgroup_cpu(cgroups)
         started = time.monotonic()
         run = subprocess.run(command + extra, cwd=pillars.REPO, capture_output=True, text=True, check=False)
-        times.append(time.monotonic() - started)
-        codes.append(run.returncode)
-        print(f"bench: --hosts={hosts} run {attempt}/{repeat}: {times[-1]:.1f} s, exit {run.returncode}", flush=True)
+        wall = time.monotonic() - started
+        runs.append(
+            {
+                "wall": wall,
+                "code": run.returncode,
+                "suite_cpu": _children_cpu() - before,
+                "node_cpu": _cgroup_cpu(cgroups) - nodes_before if cgroups else None,
+            }
+        )
+        print(f"bench: --hosts={hosts} run {attempt}/{repeat}: {wall:.1f} s, exit {run.returncode}", flush=True)
         if run.returncode == 2:
             sys.exit(f"bench: the suite cannot run (exit 2):\n{run.stdout[-2000:]}{run.stderr[-2000:]}")
-    return {"hosts": hosts, "times": times, "best": min(times), "median": statistics.median(times), "codes": codes}
+    best = min(runs, key=lambda r: r["wall"])
+    times = [r["wall"] for r in runs]
+    return {
+        "hosts": hosts,
+        "times": times,
+        "best": best["wall"],
+        "median": statistics.median(times),
+        "codes": [r["code"] for r in runs],
+        "suite_cpu": best["suite_cpu"],
+        "node_cpu": best["node_cpu"],
+    }
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _cgroup_cpu(pattern: str | None) -> float:
+    """CPU seconds so far of the cgroups whose cpuacct.usage files match ``pattern`` (the nodes)."""
+    if not pattern:
+        return 0.0
+    return sum(int(Path(path).read_text()) for path in glob.glob(pattern)) / 1e9
 
 
 def section(one: dict, many: dict, count: int, extra: list[str]) -> str:
@@ -55,13 +88,23 @@ def section(one: dict, many: dict, count: int, extra: list[str]) -> str:
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.node()} ({os.cpu_count()} CPUs, "
         f"load average {os.getloadavg()[0]:.1f} at the end), `pytest validation/ -q {' '.join(extra)}`.",
         "",
-        "| hosts | runs (s) | best (s) | median (s) |",
-        "| --- | --- | --- | --- |",
+        "| hosts | runs (s) | best (s) | median (s) | CPU of the best run: suite side / nodes (s) |",
+        "| --- | --- | --- | --- | --- |",
     ]
     for label, run in (("1", one), (str(count), many)):
         times = ", ".join(f"{t:.1f}" for t in run["times"])
-        lines.append(f"| {label} (`{run['hosts']}`) | {times} | {run['best']:.1f} | {run['median']:.1f} |")
+        nodes = f"{run['node_cpu']:.1f}" if run.get("node_cpu") is not None else "not measured"
+        cpu = f"{run.get('suite_cpu', 0):.1f} / {nodes}"
+        lines.append(f"| {label} (`{run['hosts']}`) | {times} | {run['best']:.1f} | {run['median']:.1f} | {cpu} |")
     lines += ["", f"**t({count})/t(1) = {ratio:.2f}** (best times): {verdict} the goal <= {GOAL:g}."]
+    if many.get("node_cpu") is not None:
+        share = many["node_cpu"] / (many["node_cpu"] + many["suite_cpu"])
+        lines += [
+            "",
+            f"The nodes here share this machine's {os.cpu_count()} CPUs: {share:.0%} of the CPU of the "
+            f"{count}-host run was spent on the nodes (sshd, the preflight probes, ssh between nodes, "
+            "mpirun's daemons), which on the array runs on each node's own CPU, in parallel.",
+        ]
     if failed:
         lines += ["", "Runs with failing checks (times still count the whole run): " + "; ".join(failed) + "."]
     return "\n".join(lines + [END]) + "\n"
@@ -86,10 +129,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--all", help="--hosts of the N-host run (default: every node of the table)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--write", metavar="MD", help="write the section into this file (docs/benchmarks.md)")
+    parser.add_argument(
+        "--node-cgroups",
+        metavar="GLOB",
+        help="cpuacct.usage files of the nodes (lab), to split the CPU: suite side / nodes",
+    )
     args = parser.parse_args(argv[: argv.index("--")] if "--" in argv else argv)
     table = pillars.table(pillars.salt_opts(args.salt_config))
-    one = measure(args.one or table["nodes"][0]["name"], args.salt_config, extra, args.repeat)
-    many = measure(args.all or f"{table['name_prefix']}*", args.salt_config, extra, args.repeat)
+    one = measure(args.one or table["nodes"][0]["name"], args.salt_config, extra, args.repeat, args.node_cgroups)
+    many = measure(args.all or f"{table['name_prefix']}*", args.salt_config, extra, args.repeat, args.node_cgroups)
     count = len(inventory.expand(many["hosts"], table, inventory.SshOptions()))
     text = section(one, many, count, extra)
     print(text)

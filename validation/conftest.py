@@ -69,6 +69,11 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "cluster_wide: runs once, from the first reachable selected node")
+    config.addinivalue_line(
+        "markers",
+        "where(*settings): only on nodes where each pillar setting is true ('nfs:mount_now', 'node:gpu'); "
+        "one unmarked check of the area skips elsewhere, with the reason",
+    )
     if hasattr(config, "workerinput"):
         config.stash[STATE] = State.from_json(config.workerinput[WORKER_KEY])
 
@@ -108,6 +113,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     names = state.names
     if metafunc.definition.get_closest_marker("cluster_wide"):
         names = (state.reachable() or names)[:1]
+    for mark in metafunc.definition.iter_markers("where"):
+        names = [name for name in names if all(pillars.setting(state.pillars[name], path) for path in mark.args)]
     per_node = [name for name in PER_NODE if name in metafunc.fixturenames][:1]
     params = []
     for name in names:
@@ -175,7 +182,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     terminalreporter.section("jetson-array acceptance report")
     terminalreporter.write_line(
         f"{len(state.names)} hosts selected, {len(state.reachable())} reachable; pillar rendered in "
-        f"{state.timings.get('pillar_s')} s, preflight in {state.timings.get('preflight_s')} s\n"
+        f"{state.timings.get('pillar_s')} s, preflight (with the render) in {state.timings.get('preflight_s')} s\n"
     )
     terminalreporter.write_line(report.table(summary))
     skips = report.skip_reasons(summary)

@@ -7,9 +7,12 @@ states get (Salt's Python API, one process for every node) and merges each formu
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import multiprocessing
 import os
 import tempfile
+from collections.abc import Callable, Iterator
 from functools import cache
 from types import ModuleType
 from typing import Any
@@ -19,6 +22,10 @@ import yaml
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PILLAR_DIR = os.path.join(REPO, "pillar")
 FORMULAS_DIR = os.path.join(REPO, "formulas")
+
+
+RENDER_PROCESSES = 4  # Salt spends most of a render building its loaders: CPU-bound
+_FORKED: dict[str, Any] = {}  # what the forked render processes inherit
 
 
 class PillarError(RuntimeError):
@@ -97,6 +104,24 @@ def render(opts: dict[str, Any], names: list[str]) -> dict[str, dict[str, Any]]:
     return result
 
 
+@contextlib.contextmanager
+def renderer(opts: dict[str, Any], names: list[str]) -> Iterator[Callable[[], dict[str, dict[str, Any]]]]:
+    """Fork the render processes NOW (before the caller starts threads), one per CPU up to
+    RENDER_PROCESSES; yield the function that renders every node's pillar with them."""
+    count = min(len(names), os.cpu_count() or 1, RENDER_PROCESSES)
+    if count < 2:
+        yield lambda: render(opts, names)
+        return
+    _FORKED["opts"] = opts
+    with multiprocessing.get_context("fork").Pool(count) as pool:
+        chunks = [names[index::count] for index in range(count)]
+        yield lambda: {name: pillar for part in pool.map(_render_forked, chunks) for name, pillar in part.items()}
+
+
+def _render_forked(names: list[str]) -> dict[str, dict[str, Any]]:
+    return render(_FORKED["opts"], names)
+
+
 def plain(data: Any) -> Any:
     """OrderedDicts and tuples to dicts and lists, so the data travels as JSON."""
     if isinstance(data, dict):
@@ -130,6 +155,15 @@ def merge(base: Any, over: Any) -> Any:
     for key, value in over.items():
         merged[key] = merge(base[key], value) if key in base else value
     return merged
+
+
+def setting(pillar: dict[str, Any], path: str) -> Any:
+    """The value at ``path`` ('nfs:mount_now', 'node:gpu'): through the formula's defaults when
+    the first part names a formula, else straight from pillar."""
+    head, _, rest = path.partition(":")
+    if os.path.isfile(os.path.join(FORMULAS_DIR, head, "defaults.yaml")):
+        return get(formula(pillar, head), rest)
+    return get(pillar, path)
 
 
 def get(pillar: dict[str, Any], path: str, default: Any = None) -> Any:

@@ -9,11 +9,13 @@ checks are skipped.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import testinfra
 
+from validation import inventory
 from validation import probes as probes_module
 
 
@@ -47,10 +49,28 @@ def error_reason(err: Exception) -> str:
     return str(err) or type(err).__name__
 
 
-def run_all(jobs: dict[str, tuple[str, dict[str, Any], dict[str, str]]]) -> dict[str, dict[str, Any]]:
-    """{name: (spec, options, probes)} -> {name: reach result}, all hosts at once."""
-    if not jobs:
+def connect(spec: str, options: dict[str, Any]) -> dict[str, Any] | None:
+    """Open the host's (multiplexed) connection: None when it answers, else the failure."""
+    try:
+        testinfra.get_host(spec, **options).run("true")
+    except Exception as err:  # as in reach()
+        return {"ok": False, "reason": f"unreachable: {error_reason(err)}", "probes": {}}
+    return None
+
+
+def run_all(
+    targets: list[inventory.Target], probes_of: Callable[[], dict[str, dict[str, str]]]
+) -> dict[str, dict[str, Any]]:
+    """Every host at once: open the connections while ``probes_of()`` runs (it renders the
+    pillar the probes come from), then run each answering host's probes over its connection."""
+    if not targets:
         return {}
-    with ThreadPoolExecutor(max_workers=min(32, len(jobs))) as pool:
-        futures = {name: pool.submit(reach, *job) for name, job in jobs.items()}
-        return {name: future.result() for name, future in futures.items()}
+    with ThreadPoolExecutor(max_workers=min(32, len(targets))) as pool:
+        opening = {t.name: pool.submit(connect, t.spec, t.options) for t in targets}
+        probes = probes_of()
+        failed = {name: future.result() for name, future in opening.items()}
+        reaching = {
+            t.name: pool.submit(reach, t.spec, t.options, probes[t.name]) for t in targets if failed[t.name] is None
+        }
+        reached = {name: future.result() for name, future in reaching.items()}
+    return {t.name: reached.get(t.name) or failed[t.name] for t in targets}

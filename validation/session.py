@@ -64,18 +64,23 @@ class State:
 
 
 def build(hosts: str | None, salt_config: str | None, ssh: inventory.SshOptions, mesh: str) -> State:
-    """Render the pillars of the selected hosts and reach every one of them once."""
-    started = time.monotonic()
+    """Render the pillars of the selected hosts and reach every one of them once (the
+    connections open while the pillars render)."""
     opts = pillars.salt_opts(salt_config)
     targets = inventory.expand(hosts, pillars.table(opts), ssh)
-    state = State(targets, pillars.render(opts, [t.name for t in targets]), mesh=mesh)
-    rendered = time.monotonic()
     os.makedirs(ssh.control_dir, mode=0o700, exist_ok=True)
-    jobs = {
-        target.name: (target.spec, target.options, probes.for_node(state.pillars[target.name])) for target in targets
-    }
-    state.reach = preflight.run_all(jobs)
-    state.timings = {"pillar_s": round(rendered - started, 2), "preflight_s": round(time.monotonic() - rendered, 2)}
+    state = State(targets, {}, mesh=mesh)
+    with pillars.renderer(opts, state.names) as render_all:
+
+        def render() -> dict[str, dict[str, str]]:
+            started = time.monotonic()
+            state.pillars = render_all()
+            state.timings["pillar_s"] = round(time.monotonic() - started, 2)
+            return {name: probes.for_node(pillar) for name, pillar in state.pillars.items()}
+
+        started = time.monotonic()
+        state.reach = preflight.run_all(targets, render)
+        state.timings["preflight_s"] = round(time.monotonic() - started, 2)
     return state
 
 
@@ -94,6 +99,8 @@ class Node:
         self.target = target
         self.pillar = pillar
         self.probes = probes
+        # Paths that did not answer during this run (a dead NFS server): see test_nfs._stuck.
+        self.stuck: dict[str, str] | None = None
 
     def probe(self, name: str) -> Probe:
         """What probe ``name`` (validation/probes.py) printed on this node at session start."""
@@ -143,7 +150,6 @@ class Node:
         return self.run(f"sudo -n -H -u {shlex.quote(self.user)} -- {bound}sh -c {inner}")
 
     def skip_unless(self, path: str, why: str) -> None:
-        """Skip the check when the formula setting at ``path`` (e.g. nfs:mount_now) is false."""
-        formula, _, key = path.partition(":")
-        if not pillars.get(self.formula(formula), key):
+        """Skip the check when the setting at ``path`` (e.g. nfs:mount_now) is false."""
+        if not pillars.setting(self.pillar, path):
             pytest.skip(f"{self.name}: pillar {path} is false ({why})")

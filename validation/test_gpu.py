@@ -1,5 +1,6 @@
 """GPU: on nodes the table marks gpu: true, the flashed L4T, CUDA, cuDNN, the workload's Python
-and its pinned packages, the power mode, and a TensorFlow matmul job on the GPU."""
+and its pinned packages, the power mode, and a TensorFlow matmul job on the GPU. On a gpu:
+false node only the L4T check exists, skipped with that reason."""
 
 import base64
 import json
@@ -26,7 +27,7 @@ VERSIONS = (
 def _gpu(node: Node) -> tuple[dict[str, Any], dict[str, Any]]:
     """The gpu_stack settings and the chosen JetPack's entry; skip on gpu: false nodes."""
     if not node.pillar["node"]["gpu"]:
-        pytest.skip(f"{node.name}: gpu: false in the node table (no GPU to check)")
+        pytest.skip(f"{node.name}: gpu: false in the node table (the GPU checks do not run)")
     stack = node.formula("gpu_stack")
     jetpack = stack["jetpacks"].get(str(stack["jetpack"]))
     assert jetpack, f"{node.name}: pillar gpu_stack:jetpack {stack['jetpack']} is not in gpu_stack:jetpacks"
@@ -46,6 +47,7 @@ def test_l4t_release_matches_the_jetpack(node: Node, record: Any) -> None:
     )
 
 
+@pytest.mark.where("node:gpu")
 def test_cuda_and_cudnn_packages_have_jetpack_versions(node: Node, record: Any) -> None:
     _stack, jetpack = _gpu(node)
     wanted = {jetpack["cuda"]["toolkit_package"]: jetpack["cuda"]["version"]}
@@ -66,6 +68,7 @@ def _installed(have: list[str], version: str) -> bool:
     return len(have) == 2 and have[1] == "installed" and re.match(re.escape(version) + r"([.-]|$)", have[0]) is not None
 
 
+@pytest.mark.where("node:gpu")
 def test_nvcc_reports_the_cuda_release(node: Node, record: Any) -> None:
     stack, jetpack = _gpu(node)
     result = node.probe("nvcc")
@@ -76,6 +79,7 @@ def test_nvcc_reports_the_cuda_release(node: Node, record: Any) -> None:
     )
 
 
+@pytest.mark.where("node:gpu")
 def test_cuda_libraries_are_in_the_linker_cache(node: Node, record: Any) -> None:
     _stack, jetpack = _gpu(node)
     cuda, cudnn_major = jetpack["cuda"]["version"], jetpack["cudnn"]["version"].split(".")[0]
@@ -86,6 +90,7 @@ def test_cuda_libraries_are_in_the_linker_cache(node: Node, record: Any) -> None
     assert not missing, f"{node.name}: ldconfig -p lacks {missing}"
 
 
+@pytest.mark.where("node:gpu")
 def test_python_imports_the_pinned_versions(node: Node, record: Any) -> None:
     stack, jetpack = _gpu(node)
     pins = [
@@ -111,12 +116,14 @@ def test_python_imports_the_pinned_versions(node: Node, record: Any) -> None:
     assert not wrong, f"{node.name}: {python}: " + "; ".join(wrong)
 
 
+@pytest.mark.where("node:gpu")
 def test_user_is_in_the_video_group(node: Node) -> None:
     _gpu(node)
     groups = node.probe("groups").out.split()
     assert "video" in groups, f"{node.name}: {node.user} is not in group video: the GPU is closed to it"
 
 
+@pytest.mark.where("node:gpu")
 def test_power_mode_is_the_pillar_mode(node: Node, record: Any) -> None:
     stack, _jetpack = _gpu(node)
     if stack["nvpmodel_mode"] is None:
@@ -128,6 +135,7 @@ def test_power_mode_is_the_pillar_mode(node: Node, record: Any) -> None:
     )
 
 
+@pytest.mark.where("node:gpu")
 def test_tensorflow_matmul_runs_on_the_gpu(node: Node, record: Any) -> None:
     stack, _jetpack = _gpu(node)
     want = stack.get("acceptance") or {}
