@@ -49,9 +49,9 @@ def nodetable() -> ModuleType:
 
 
 def salt_opts(config: str | None) -> dict[str, Any]:
-    """Opts to render node pillars with, from ``config`` (a master config file, or a dir
-    holding ``master``): the master's pillar settings (pillar_roots, jetson_node_table, ...),
-    rendered in the minion role, as ``salt-call --local`` on the node would.
+    """Master opts to render node pillars with, as the salt-master does for each minion, from
+    ``config`` (a master config file, or a dir holding ``master``: its pillar_roots,
+    jetson_node_table, ...).
 
     Without a config: Salt's defaults with pillar_roots on the repo's pillar/ (so the
     default node table, pillar/nodes.yaml) and a throwaway cache dir.
@@ -70,9 +70,6 @@ def salt_opts(config: str | None) -> dict[str, Any]:
             opts = salt.config.master_config(path)
         except Exception as err:  # Salt raises many kinds for a bad file
             raise PillarError(f"--salt-config {path}: Salt cannot read it: {err}") from err
-    # A node's pillar, not the master's own (pillar/cluster.sls gives the master the table only).
-    opts["__role"] = "minion"
-    opts["file_client"] = "local"
     return opts
 
 
