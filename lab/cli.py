@@ -70,10 +70,10 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+def run(args: argparse.Namespace, needs: str, cleanup: str) -> int:
+    """Run a parsed lab command as root under the lab lock; LabError -> 1, Ctrl-C -> 130."""
     if os.geteuid() != 0:
-        say("the lab needs root (systemd-nspawn, bridge, cgroups, loop devices)")
+        say(f"the lab needs root ({needs})")
         return 2
     try:
         with lifecycle.locked():
@@ -82,9 +82,13 @@ def main(argv: list[str] | None = None) -> int:
         say(f"ERROR: {err}")
         return 1
     except KeyboardInterrupt:
-        say("interrupted: `python -m lab down` cleans up what was started")
+        say(f"interrupted: `{cleanup}` cleans up what was started")
         return 130
 
+
+def main(argv: list[str] | None = None) -> int:
+    return run(parser().parse_args(argv), "systemd-nspawn, bridge, cgroups, loop devices",
+               "python -m lab down")
 
 if __name__ == "__main__":
     sys.exit(main())

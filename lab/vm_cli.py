@@ -8,11 +8,9 @@
 from __future__ import annotations
 
 import argparse
-import os
 from typing import Any
 
-from lab import cli, lifecycle, vm
-from lab.shell import LabError, say
+from lab import cli, vm
 
 
 def _up(args: argparse.Namespace) -> int:
@@ -57,15 +55,4 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    if os.geteuid() != 0:
-        say("the VM lab needs root (qemu, vde switch, salt-master)")
-        return 2
-    try:
-        with lifecycle.locked():
-            return args.func(args)
-    except LabError as err:
-        say(f"ERROR: {err}")
-    except KeyboardInterrupt:
-        say("interrupted: `python -m lab.vm down` stops what was started")
-    return 1
+    return cli.run(parser().parse_args(argv), "qemu, vde switch, salt-master", "python -m lab.vm down")
