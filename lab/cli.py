@@ -47,7 +47,9 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="python -m lab", description=__doc__)
+    top = argparse.ArgumentParser(prog="python -m lab", description=__doc__,
+                                  epilog="python -m lab vm COMMAND ...: the same commands on the "
+                                         "qemu VM lab (kernel NFS; docs/vm-lab.md)")
     sub = top.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="build/reuse the image, start master and nodes")
     demo = sub.add_parser("demo", help="up, apply, validate, print the report, down")
@@ -87,6 +89,11 @@ def run(args: argparse.Namespace, needs: str, cleanup: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["vm"]:  # `python -m lab vm up ...` is `python -m lab.vm up ...`
+        from lab import vm_cli
+
+        return vm_cli.main(argv[1:])
     return run(parser().parse_args(argv), "systemd-nspawn, bridge, cgroups, loop devices",
                "python -m lab down")
 

@@ -33,6 +33,8 @@ def up(count: int | None = None, rebuild: bool = False) -> dict[str, Any]:
     """Bring up ``count`` nodes (default: the whole table); return the derived cluster."""
     cluster = table.select(table.load(LAB_TABLE), count)
     names = table.names(cluster)
+    if hoststate.load().get("vms"):
+        raise LabError("the VM lab is up: `python -m lab vm down` first (one lab at a time)")
     if hoststate.load().get("nodes"):
         say("a lab is up already: taking it down first")
         down()

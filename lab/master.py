@@ -138,20 +138,22 @@ def salt(*args: str, timeout: float = 900) -> dict[str, Any]:
 
 
 def run_job(nodes: list[str], fun: str, *args: str, timeout: float = 3600,
-            label: str = "") -> dict[str, Any]:
+            label: str = "", down_after: float = 30) -> dict[str, Any]:
     """Publish ``fun`` to ``nodes`` (--async) and poll the job cache until every node returned.
 
     (The ``salt`` CLI of 3008 can give up on long state runs that are still going; the job
-    cache cannot.) Nodes with no return after ``timeout`` map to an error string.
+    cache cannot.) Once, ``down_after`` seconds in, nodes that have not returned are checked
+    with ``salt-run manage.down``: a node that is down maps to an error string naming it at
+    once (no hour-long wait for a powered-off node); others to one after ``timeout``.
     """
     published = run([VENV_BIN / "salt", "-c", SALT_CONFIG_DIR, "--async", "-L", ",".join(nodes),
                      fun, *args], what=f"salt --async {fun}")
     match = re.search(r"job ID: (\d+)", published.stdout)
     if not match:
         raise LabError(f"salt --async {fun}: no job id in {published.stdout!r}")
-    jid, returned, start = match[1], {}, time.monotonic()
-    told = start
-    while len(returned) < len(nodes) and time.monotonic() < start + timeout:
+    jid, returned, down, start = match[1], {}, {}, time.monotonic()
+    told, asked_down = start, False
+    while len(returned) + len(down) < len(nodes) and time.monotonic() < start + timeout:
         time.sleep(3)
         _, data, _ = salt_run("jobs.lookup_jid", jid, timeout=120)
         data = {node: ret for node, ret in data.items() if node in nodes}
@@ -160,9 +162,16 @@ def run_job(nodes: list[str], fun: str, *args: str, timeout: float = 3600,
                 f"{time.monotonic() - start:.0f}s (job {jid})")
             told = time.monotonic()
         returned = data
-    for node in set(nodes) - set(returned):
+        if not asked_down and time.monotonic() - start > down_after:
+            asked_down = True
+            _, found, _ = salt_run("manage.down", timeout=300)
+            down = {node: f"{node} is down (salt-run manage.down): {fun} did not run there "
+                          f"(job {jid})" for node in found or [] if node in nodes and node not in returned}
+            if down:
+                say(f"{label or fun}: not waiting for {', '.join(sorted(down))}: down")
+    for node in set(nodes) - set(returned) - set(down):
         returned[node] = f"no return from {node} within {timeout:.0f}s (job {jid})"
-    return returned
+    return {**down, **returned}
 
 
 def salt_run(*args: str, timeout: float = 1800) -> tuple[int, dict[str, Any], str]:

@@ -52,6 +52,14 @@ def nfs_throughput(cluster: dict[str, Any], node: str) -> dict[str, str]:
     return figures
 
 
+def outcome(results: dict[str, converge.NodeResult], rolled: bool | None = None) -> str:
+    """'rollout ok; failed on no node; 0 changed states' (failed nodes named)."""
+    failed = [node for node, result in results.items() if result.failed]
+    changed = sum(len(result.changed) for result in results.values())
+    rollout = "" if rolled is None else f"rollout {'ok' if rolled else 'FAILED'}; "
+    return f"{rollout}failed on {', '.join(failed) or 'no node'}; {changed} changed states"
+
+
 def measure() -> dict[str, str]:
     figures: dict[str, str] = {}
     vm.down()
@@ -60,10 +68,12 @@ def measure() -> dict[str, str]:
     vm.down()
     timed("up, restoring all VMs from saved states", figures, vm.up)
     names = table.names(cluster)
-    timed("first apply (orch.rollout + state.apply)", figures,
-          lambda: (converge.rollout(), converge.apply_all(names, "bench first apply")))
-    timed("no-op re-apply (state.apply)", figures,
-          lambda: converge.apply_all(names, "bench re-apply"))
+    (rolled, _), first = timed("first apply (orch.rollout + state.apply)", figures,
+                               lambda: (converge.rollout(), converge.apply_all(names, "bench first apply")))
+    figures["first apply outcome"] = outcome(first, rolled)
+    again = timed("no-op re-apply (state.apply)", figures,
+                  lambda: converge.apply_all(names, "bench re-apply"))
+    figures["re-apply outcome"] = outcome(again)
     code, _ = timed("acceptance suite (-n 4)", figures, lambda: validate.run_suite(
         REPORTS_DIR / "acceptance-bench.json", ["-n", "4"], quiet=True))
     figures["acceptance suite exit code"] = str(code)

@@ -66,6 +66,9 @@ def minion_opts(
             "module_dirs": [str(REPO / "salt" / "_modules")],
             "grains_dirs": [str(REPO / "salt" / "_grains")],
             "cachedir": str(_CACHE / node_id),
+            # not the default /var/cache/salt/minion/extmods: a copy synced there by any other
+            # Salt run on this host would shadow the repo's salt/_modules
+            "extension_modules": str(_CACHE / node_id / "extmods"),
             "grains": dict(PLATFORMS[platform]),
             "log_level": "quiet",
         }

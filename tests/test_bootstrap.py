@@ -154,7 +154,7 @@ def test_masterless_config_is_the_same_state_tree_as_the_master_config(tarball, 
     assert result.returncode == 0, result.stderr
     config = yaml.safe_load((root / "etc/salt/minion.d/jetson.conf").read_text())
     assert config == {"id": NODE, "file_client": "local",
-                      **configure.state_tree(REPO, site, table)}
+                      **configure.state_tree(REPO, [site], table)}
     assert "masterless" in result.stdout
 
 

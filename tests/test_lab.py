@@ -14,13 +14,15 @@ import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from saltssh import CONFIGURE_PY, MESH_KEYS_PY, SALT_SSH, cli, salt_ssh, state_problems
 
-from lab import converge, image, lifecycle, master, table, validate
-from lab.paths import DERIVED_TABLE, REPORTS_DIR
+from lab import converge, image, keys, lifecycle, master, table, validate
+from lab.paths import DERIVED_TABLE, LAB_PILLAR, REPORTS_DIR, RUN
 from lab.shell import run
 
 pytestmark = pytest.mark.lab
@@ -159,6 +161,47 @@ def test_acceptance_suite_passes_on_every_node(cluster: dict[str, Any]) -> None:
     assert not failing, f"nodes fail the acceptance suite: {failing}"
     assert code == 0, f"pytest exited {code} although every node passed"
     assert not _undocumented_skips(report), f"undocumented skips: {_undocumented_skips(report)}"
+
+
+@pytest.fixture(scope="module")
+def agentless(cluster: dict[str, Any], tmp_path_factory) -> Path:
+    """A salt-ssh config dir made by salt/ssh/configure.py for the lab nodes: root with the lab
+    key, the lab's pillar roots, then an empty site root for ssh_mesh_keys.sls."""
+    tmp = tmp_path_factory.mktemp("agentless")
+    (tmp / "site").mkdir()
+    sites = [arg for root in (LAB_PILLAR, RUN / "pillar", tmp / "site") for arg in ("--site-pillar", str(root))]
+    result = cli(CONFIGURE_PY, "ssh", "--out", str(tmp / "cfg"), "--table", str(DERIVED_TABLE), *sites,
+                 "--user", "root", "--priv", str(keys.ROOT_KEY), "--known-hosts", str(keys.KNOWN_HOSTS),
+                 "--no-relenv")
+    assert result.returncode == 0, result.stderr
+    # salt-thin on the nodes' Python, as on any node with Python >= 3.10; the lab's minion venv
+    # first in PATH for its pip (the array's relenv Python has one; Debian's python3 has not).
+    path = tmp / "cfg" / "roster"
+    entries = yaml.safe_load(path.read_text())
+    for entry in entries.values():
+        entry["set_path"] = f"{image.SALT_VENV}/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    path.write_text(yaml.safe_dump(entries))
+    return tmp / "cfg"
+
+
+def test_agentless_path_collects_the_mesh_keys_then_salt_ssh_highstate_converges(
+    cluster: dict[str, Any], agentless: Path
+) -> None:
+    """salt-ssh has no mine: mesh_keys.py collects the keys into the site pillar; the highstate
+    over salt-ssh then leaves the minion path's mesh files as they are (same keys), fails
+    nothing, and a second run changes nothing."""
+    nodes = table.names(cluster)
+    result = cli(MESH_KEYS_PY, "--config-dir", str(agentless), "--salt-ssh", SALT_SSH, timeout=900)
+    assert result.returncode == 0, result.stderr
+    collected = yaml.safe_load((agentless.parent / "site" / "ssh_mesh_keys.sls").read_text())
+    assert list(collected["ssh_mesh"]["keys"]) == nodes
+    first = state_problems(salt_ssh(agentless, "state.apply"), nodes)
+    failed = {n: [p for p in found if p.startswith("failed")] for n, found in first.items()}
+    assert not any(failed.values()), f"salt-ssh state.apply failed: {failed}"
+    mesh = {n: [p for p in found if "ssh-mesh-" in p] for n, found in first.items()}
+    assert not any(mesh.values()), f"the collected keys gave other mesh files than the mine: {mesh}"
+    second = state_problems(salt_ssh(agentless, "state.apply"), nodes)
+    assert not any(second.values()), f"a second salt-ssh state.apply was not clean: {second}"
 
 
 @dataclass(frozen=True)

@@ -96,3 +96,12 @@ def test_summary_counts_changes_and_names_failed_states() -> None:
 def test_summary_of_a_render_error_is_a_failure() -> None:
     result = converge.summarise("astro3", ["Rendering SLS 'base:site' failed: boom"])
     assert not result.ok and "boom" in next(iter(result.failed.values()))
+
+
+def test_lab_vm_runs_the_vm_lab_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    from lab import cli
+
+    with pytest.raises(SystemExit) as done:
+        cli.main(["vm", "up", "--help"])
+    assert done.value.code == 0
+    assert "--cold" in capsys.readouterr().out, "`python -m lab vm up` is not the VM lab's up"

@@ -8,9 +8,7 @@ salt-ssh against the container lab when it is up.
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -19,27 +17,21 @@ import salt.config
 import salt.roster
 import yaml
 from saltrender import REPO
+from saltssh import CONFIGURE_PY, MESH_KEYS_PY, ROSTER_PY, SALT_SSH, SSH_DIR, cli, salt_ssh
 from sshd import throwaway_sshd
 
-sys.path.insert(0, str(REPO / "salt" / "ssh"))
+sys.path.insert(0, str(SSH_DIR))
 import configure  # noqa: E402
+import mesh_keys  # noqa: E402
 import roster  # noqa: E402
 
-ROSTER_PY = REPO / "salt" / "ssh" / "roster.py"
-CONFIGURE_PY = REPO / "salt" / "ssh" / "configure.py"
 GOLDEN_MASTER = REPO / "salt" / "bootstrap" / "master.conf.example"
 TABLES = {"real": None, "table5": REPO / "tests" / "data" / "table5.yaml"}
-SALT_SSH = str(Path(sys.executable).parent / "salt-ssh")
 NODETABLE = roster.nodetable()
 
 
 def load(table: Path | None) -> dict:
     return NODETABLE.load(str(table) if table else None)
-
-
-def cli(script: Path, *args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(script), *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=60)
 
 
 @pytest.mark.parametrize("label", TABLES)
@@ -185,14 +177,6 @@ def ssh_proof(tmp_path_factory) -> tuple[Path, dict]:
         yield tmp / "cfg", load(table)
 
 
-def salt_ssh(cfg: Path, *args: str) -> dict:
-    """Run salt-ssh from the config dir (its Saltfile) and return the JSON per target."""
-    result = subprocess.run([SALT_SSH, "--out", "json", "--static", "*", *args], cwd=cfg,
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, f"salt-ssh {' '.join(args)}: {result.stdout}{result.stderr}"
-    return json.loads(result.stdout)
-
-
 def test_salt_ssh_pings_every_roster_node_over_real_ssh(ssh_proof) -> None:
     cfg, cluster = ssh_proof
     assert salt_ssh(cfg, "test.ping") == {row["name"]: True for row in cluster["nodes"]}
@@ -220,46 +204,44 @@ def managed_contents(states: dict, name: str) -> object:
     return None
 
 
-# --- the lab: salt-ssh with a generated roster against the container lab ------------------
+# --- salt/ssh/mesh_keys.py: the mesh keys for the agentless path -------------------------
+
+HOST = {"ssh_host_ed25519_key.pub": "ssh-ed25519 HOSTKEY root@x"}
+USER = {"mpiuser": {"id_ed25519.pub": "ssh-ed25519 USERKEY mpiuser@x"}}
 
 
-@pytest.fixture(scope="module")
-def lab_ssh(request, tmp_path_factory) -> tuple[Path, dict]:
-    """A salt-ssh config dir for the nodes the lab brought up (lab/run/nodes.yaml)."""
-    sys.path.insert(0, str(REPO))
-    from lab import hoststate, keys
-    from lab.paths import DERIVED_TABLE
-
-    try:
-        request.getfixturevalue("lab_cluster")  # the shared lab fixture, once there is one
-    except pytest.FixtureLookupError:
-        if not hoststate.load().get("nodes"):
-            pytest.skip("the container lab is not up: `python -m lab up --nodes 4` first")
-    tmp = tmp_path_factory.mktemp("labssh")
-    (tmp / "site").mkdir()
-    result = cli(CONFIGURE_PY, "ssh", "--out", str(tmp / "cfg"), "--site-pillar", str(tmp / "site"),
-                 "--table", str(DERIVED_TABLE), "--user", "root", "--priv", str(keys.ROOT_KEY),
-                 "--known-hosts", str(keys.KNOWN_HOSTS), "--no-relenv")
-    assert result.returncode == 0, result.stderr
-    return tmp / "cfg", load(DERIVED_TABLE)
+def test_mesh_keys_are_kept_in_roster_order_when_every_node_answers() -> None:
+    answers = {name: {mesh_keys.USER_KEYS: USER, mesh_keys.HOST_KEYS: HOST} for name in ("b", "a")}
+    assert list(mesh_keys.check(["a", "b"], answers)) == ["a", "b"]
 
 
-@pytest.mark.lab
-def test_salt_ssh_reaches_every_lab_node_by_its_table_name(lab_ssh) -> None:
-    cfg, cluster = lab_ssh
-    assert salt_ssh(cfg, "grains.get", "id") == {r["name"]: r["name"] for r in cluster["nodes"]}
+def test_mesh_keys_names_every_node_that_cannot_give_its_keys() -> None:
+    answers = {
+        "good": {mesh_keys.USER_KEYS: USER, mesh_keys.HOST_KEYS: HOST},
+        "nouser": {mesh_keys.USER_KEYS: {"mpiuser": {}}, mesh_keys.HOST_KEYS: HOST},
+        "nohost": {mesh_keys.USER_KEYS: USER, mesh_keys.HOST_KEYS: {"ssh_host_rsa_key": "private?"}},
+        "broken": "Unable to connect: Connection refused",
+    }
+    with pytest.raises(mesh_keys.MeshKeysError) as err:
+        mesh_keys.check(["good", "nouser", "nohost", "broken", "silent"], answers)
+    message = str(err.value)
+    assert "good" not in message
+    for name, why in [("nouser", "has no key yet"), ("nohost", "no public host key"),
+                      ("broken", "Connection refused"), ("silent", "no keys")]:
+        assert f"{name}: " in message and why in message, (name, message)
 
 
-@pytest.mark.lab
-def test_salt_ssh_state_apply_converges_the_lab_and_a_second_run_changes_nothing(lab_ssh) -> None:
-    cfg, cluster = lab_ssh
-    for attempt in ("first", "second"):
-        results = salt_ssh(cfg, "state.apply", "hosts")
-        for name in (r["name"] for r in cluster["nodes"]):
-            states = results[name]
-            assert isinstance(states, dict), f"{name}: {states}"
-            failed = [sid for sid, s in states.items() if not s["result"]]
-            assert not failed, f"{name}: {attempt} run failed {failed}"
-            if attempt == "second":
-                changed = [sid for sid, s in states.items() if s["changes"]]
-                assert not changed, f"{name}: second run changed {changed}"
+def test_mesh_keys_over_real_salt_ssh_refuses_nodes_without_user_keys_and_keeps_the_file(
+    ssh_proof,
+) -> None:
+    # The loopback "nodes" are this host, which has no cluster user: no user keys to collect.
+    cfg, cluster = ssh_proof
+    site = mesh_keys.site_pillar(cfg)
+    out = site / "ssh_mesh_keys.sls"
+    out.write_text("# the previous collection\n")
+    result = cli(MESH_KEYS_PY, "--config-dir", str(cfg), "--salt-ssh", SALT_SSH, timeout=300)
+    assert result.returncode == 1, result.stdout + result.stderr
+    for row in cluster["nodes"]:
+        assert f"{row['name']}: the cluster user has no key yet" in result.stderr
+    assert f"{out} left as it was" in result.stderr
+    assert out.read_text() == "# the previous collection\n"

@@ -1,11 +1,16 @@
-"""salt/_modules/ssh_mesh.py: the mesh files come from the mine, only for nodes of the table."""
+"""salt/_modules/ssh_mesh.py: the mesh files come from the mine (or the keys collected over
+salt-ssh), only for nodes of the table."""
 
 from __future__ import annotations
 
 import importlib.util
+import sys
 
 import pytest
-from saltrender import REPO
+from saltrender import PILLAR, REPO
+
+sys.path.insert(0, str(PILLAR))
+import nodetable  # noqa: E402
 
 PEERS = [{"name": "astro0", "ip": "10.10.0.100"}, {"name": "astro1", "ip": "10.10.0.101"}]
 MINE = {
@@ -54,3 +59,35 @@ def test_a_peer_without_keys_in_the_mine_is_left_out(mesh):
     peers = [*PEERS, {"name": "astro2", "ip": "10.10.0.102"}]
     assert mesh.authorized_keys(peers, "mpiuser")[-1].endswith("mpiuser@astro1")
     assert not any(line.startswith("astro2,") for line in mesh.known_hosts(peers))
+
+
+def test_collected_keys_are_the_only_source_when_given(mesh):
+    def no_mine(*args, **kwargs):
+        raise AssertionError("the mine was asked although collected keys were given")
+
+    mesh.__salt__["mine.get"] = no_mine
+    keys = {name: {fun: MINE[fun][name] for fun in MINE if name in MINE[fun]}
+            for name in ("astro0", "astro1", "intruder")}
+    assert mesh.authorized_keys(PEERS, "mpiuser", keys) == [
+        "ssh-ed25519 AAAAzero mpiuser@astro0",
+        "ssh-ed25519 AAAAone mpiuser@astro1",
+    ]
+    assert mesh.known_hosts(PEERS, keys)[-1] == "astro1,10.10.0.101 ssh-ed25519 HOSTone"
+    # collected, but not these peers: nothing (the guard state then refuses), never the mine
+    assert mesh.authorized_keys(PEERS, "mpiuser", {}) == [] and mesh.known_hosts(PEERS, {}) == []
+
+
+def test_published_is_what_the_mine_functions_of_the_table_send_and_never_private_keys(mesh):
+    calls = []
+
+    def record(name):
+        return lambda **kwargs: calls.append((name, kwargs)) or {name: "keys"}
+
+    mesh.__salt__ = {"ssh.user_keys": record("user"), "ssh.host_keys": record("host")}
+    declared = nodetable.pillar_for(nodetable.load(None), "astro3")["mine_functions"]
+    mine = {alias: getattr(mesh, spec["mine_function"].split(".")[1])(
+        **{k: v for k, v in spec.items() if k != "mine_function"}) for alias, spec in declared.items()}
+    assert mesh.published("mpiuser") == mine == {"ssh_mesh_user_keys": {"user": "keys"},
+                                                 "ssh_mesh_host_keys": {"host": "keys"}}
+    assert calls[:2] == [("user", {"user": "mpiuser", "prvfile": False}),
+                         ("host", {"keydir": "/etc/ssh", "private": False, "certs": False})]

@@ -1,17 +1,18 @@
 {#- The SSH mesh: every node trusts exactly the cluster's user keys and pins every node's host keys. #}
 {%- from tpldir ~ "/map.jinja" import ssh_mesh with context %}
 {%- set home = salt["user.info"](ssh_mesh.user).get("home", "/home/" ~ ssh_mesh.user) %}
-{%- set authorized = salt["ssh_mesh.authorized_keys"](ssh_mesh.peers, ssh_mesh.user) %}
-{%- set known = salt["ssh_mesh.known_hosts"](ssh_mesh.peers) %}
+{%- set authorized = salt["ssh_mesh.authorized_keys"](ssh_mesh.peers, ssh_mesh.user, ssh_mesh["keys"]) %}
+{%- set known = salt["ssh_mesh.known_hosts"](ssh_mesh.peers, ssh_mesh["keys"]) %}
 {%- if ssh_mesh.peers and not (authorized and known) %}
-{#- An empty mine (no mine.update yet, or salt-ssh, which has no mine) would empty both files
-    and lock the cluster user out: refuse, and change nothing. #}
+{#- No keys (no mine.update yet; under salt-ssh, which has no mine, no ssh_mesh:keys pillar from
+    salt/ssh/mesh_keys.py) would empty both files and lock the cluster user out: refuse, and
+    change nothing. #}
 ssh-mesh-mine-has-keys:
   test.fail_without_changes:
     - name: >-
-        ssh_mesh on {{ grains.id }}: the Salt mine holds no {{ "user" if not authorized else "host" }}
-        keys of the cluster; run `salt-run state.orch orch.rollout` (or mine.update on every node)
-        first. authorized_keys and ssh_known_hosts were left as they are.
+        ssh_mesh on {{ grains.id }}: no {{ "user" if not authorized else "host" }} keys of the cluster
+        in pillar ssh_mesh:keys (if set) or else the Salt mine; run `salt-run state.orch orch.rollout` (or mine.update on every node), or with salt-ssh
+        salt/ssh/mesh_keys.py, first. authorized_keys and ssh_known_hosts were left as they are.
     - require_in:
       - file: ssh-mesh-authorized-keys
       - file: ssh-mesh-known-hosts

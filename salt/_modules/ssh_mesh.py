@@ -1,9 +1,16 @@
-"""Build the SSH mesh files from the Salt mine: who may log in, which host keys to trust.
+"""Build the SSH mesh files from the nodes' published keys: who may log in, which host keys to trust.
 
-The mine functions are declared in pillar by pillar/nodetable.py (``mine_functions``):
-``ssh_mesh_user_keys`` (the cluster user's public key of each node) and
-``ssh_mesh_host_keys`` (each node's public host keys). Peers come from the node table,
-so a key of a minion that is not in the table is never trusted.
+The keys come from one of two sources, with the same shape (node name -> mine function -> data):
+
+- the Salt mine (minion path): pillar/nodetable.py declares the mine functions
+  ``ssh_mesh_user_keys`` (``user_keys`` below: the cluster user's public keys of each node)
+  and ``ssh_mesh_host_keys`` (``host_keys``: each node's public host keys);
+- ``keys``: the pillar ``ssh_mesh:keys`` (agentless path: salt-ssh has no mine), written by
+  ``salt/ssh/mesh_keys.py`` from ``published()`` of every node, passed in by the formula
+  (under salt-ssh this module runs on the node, which has no master pillar). When it is
+  given it is the only source.
+
+Peers come from the node table, so a key of a host that is not in the table is never trusted.
 """
 
 from __future__ import annotations
@@ -12,10 +19,12 @@ USER_KEYS = "ssh_mesh_user_keys"
 HOST_KEYS = "ssh_mesh_host_keys"
 
 
-def _mine(peers: list[dict], fun: str) -> dict:
+def _mine(peers: list[dict], fun: str, keys: dict | None) -> dict:
     names = [peer["name"] for peer in peers]
     if not names:
         return {}
+    if keys is not None:
+        return {name: (keys.get(name) or {}).get(fun) for name in names}
     return __salt__["mine.get"](",".join(names), fun, tgt_type="list") or {}  # noqa: F821
 
 
@@ -24,9 +33,26 @@ def _key(line: str) -> str:
     return " ".join(line.split()[:2])
 
 
-def authorized_keys(peers: list[dict], user: str) -> list[str]:
+def user_keys(user: str) -> dict:
+    """The public keys of ``user`` on this node, never the private ones (the mine function
+    ``ssh_mesh_user_keys`` of pillar/nodetable.py)."""
+    return __salt__["ssh.user_keys"](user=user, prvfile=False)  # noqa: F821
+
+
+def host_keys() -> dict:
+    """This node's public host keys, no private keys, no certificates (``ssh_mesh_host_keys``)."""
+    return __salt__["ssh.host_keys"](keydir="/etc/ssh", private=False, certs=False)  # noqa: F821
+
+
+def published(user: str) -> dict:
+    """What this node's mesh mine functions send, in one call: salt/ssh/mesh_keys.py collects
+    it over salt-ssh (a remote execution module sees no master pillar there, hence ``user``)."""
+    return {USER_KEYS: user_keys(user), HOST_KEYS: host_keys()}
+
+
+def authorized_keys(peers: list[dict], user: str, keys: dict | None = None) -> list[str]:
     """One line per peer that has published a key, in table order, tagged with its name."""
-    data = _mine(peers, USER_KEYS)
+    data = _mine(peers, USER_KEYS, keys)
     lines = []
     for peer in peers:
         for key in sorted((data.get(peer["name"]) or {}).get(user, {}).values()):
@@ -34,9 +60,9 @@ def authorized_keys(peers: list[dict], user: str) -> list[str]:
     return lines
 
 
-def known_hosts(peers: list[dict]) -> list[str]:
+def known_hosts(peers: list[dict], keys: dict | None = None) -> list[str]:
     """'name,ip type base64' for every public host key of every peer, in table order."""
-    data = _mine(peers, HOST_KEYS)
+    data = _mine(peers, HOST_KEYS, keys)
     lines = []
     for peer in peers:
         keys = data.get(peer["name"]) or {}
@@ -44,4 +70,3 @@ def known_hosts(peers: list[dict]) -> list[str]:
             if fname.endswith(".pub") and keys[fname]:
                 lines.append(f"{peer['name']},{peer['ip']} {_key(keys[fname])}")
     return lines
-

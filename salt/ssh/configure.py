@@ -37,12 +37,12 @@ RELENV_ARCH = {"aarch64": "arm64", "arm64": "arm64", "x86_64": "x86_64", "amd64"
 
 
 def state_tree(
-    repo: Path, site_pillar: Path, table: Path | None = None, gpg_keydir: Path | None = None
+    repo: Path, site_pillars: list[Path], table: Path | None = None, gpg_keydir: Path | None = None
 ) -> dict[str, Any]:
     """The settings both paths share: where states and pillar come from."""
     conf: dict[str, Any] = {
         "file_roots": {"base": [str(repo / "salt"), str(repo / "formulas")]},
-        "pillar_roots": {"base": [str(repo / "pillar"), str(site_pillar)]},
+        "pillar_roots": {"base": [str(repo / "pillar"), *map(str, site_pillars)]},
     }
     if table:
         conf["jetson_node_table"] = str(table)
@@ -96,7 +96,7 @@ def write_ssh_dir(args: argparse.Namespace) -> list[Path]:
     out = args.out.resolve()
     table_module = roster.nodetable()
     cluster = table_module.load(str(args.table) if args.table else None)
-    tree = state_tree(roster.REPO, args.site_pillar.resolve(),
+    tree = state_tree(roster.REPO, [site.resolve() for site in args.site_pillar],
                       args.table and args.table.resolve(), args.gpg_keydir)
     entries = roster.entries(cluster, args.user, args.priv, args.sudo, args.relenv, args.port)
     files = {
@@ -119,8 +119,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     sub = parser.add_subparsers(dest="command", required=True)
     for name in ("ssh", "master"):
         cmd = sub.add_parser(name)
-        cmd.add_argument("--site-pillar", type=Path, required=True,
-                         help="pillar root outside git that holds site.sls (secrets)")
+        cmd.add_argument("--site-pillar", type=Path, required=True, action="append",
+                         help="pillar root outside git with site.sls (secrets); repeatable, the last "
+                              "one also gets ssh_mesh_keys.sls (salt/ssh/mesh_keys.py)")
         cmd.add_argument("--table", type=Path, help="node table (default: pillar/nodes.yaml)")
         cmd.add_argument("--gpg-keydir", type=Path,
                          help="GPG keyring for a #!yaml|gpg site.sls (default /etc/salt/gpgkeys)")

@@ -31,14 +31,19 @@ HEADER = (
 )
 
 
-def nodetable() -> ModuleType:
-    """pillar/nodetable.py, loaded by path (pillar/ is not a Python package)."""
-    spec = importlib.util.spec_from_file_location("jetson_nodetable", NODETABLE)
+def module_at(path: Path, name: str) -> ModuleType:
+    """A module of this repo loaded by path (pillar/ and salt/_modules/ are not packages)."""
+    spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {NODETABLE}")
+        raise ImportError(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def nodetable() -> ModuleType:
+    """pillar/nodetable.py (the node table's loader and checks)."""
+    return module_at(NODETABLE, "jetson_nodetable")
 
 
 def entries(
