@@ -180,7 +180,7 @@ def agentless(cluster: dict[str, Any], tmp_path_factory) -> Path:
     entries = yaml.safe_load(path.read_text())
     for entry in entries.values():
         entry["set_path"] = f"{image.SALT_VENV}/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-    path.write_text(yaml.safe_dump(entries))
+    path.write_text(yaml.safe_dump(entries, sort_keys=False))
     return tmp / "cfg"
 
 
