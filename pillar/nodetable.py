@@ -241,10 +241,13 @@ def pillar_for(cluster: dict, node_id: str) -> dict[str, Any]:
         },
         "sudoers": {"user": user["name"]},
         # The SSH mesh: public user keys and public host keys only (never private ones).
-        # salt/_modules/ssh_mesh.py holds their arguments, so salt-ssh (salt/ssh/mesh_keys.py)
-        # collects the same keys without a mine.
+        # Salt's own functions: a custom module is not in the minion's loader until a refresh
+        # after the first sync, so mine.update in orch.rollout would skip it (seen in the VM
+        # lab). salt/_modules/ssh_mesh.py (user_keys, host_keys) calls them with the same
+        # arguments for salt-ssh; tests/test_ssh_mesh_module.py keeps the two equal.
         "mine_functions": {
-            "ssh_mesh_user_keys": {"mine_function": "ssh_mesh.user_keys", "user": user["name"]},
-            "ssh_mesh_host_keys": {"mine_function": "ssh_mesh.host_keys"},
+            "ssh_mesh_user_keys": {"mine_function": "ssh.user_keys", "user": user["name"], "prvfile": False},
+            "ssh_mesh_host_keys": {"mine_function": "ssh.host_keys", "keydir": "/etc/ssh", "private": False,
+                                   "certs": False},
         },
     }

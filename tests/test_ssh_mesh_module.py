@@ -77,17 +77,17 @@ def test_collected_keys_are_the_only_source_when_given(mesh):
     assert mesh.authorized_keys(PEERS, "mpiuser", {}) == [] and mesh.known_hosts(PEERS, {}) == []
 
 
-def test_published_is_what_the_mine_functions_of_the_table_send_and_never_private_keys(mesh):
+def test_published_makes_the_same_calls_as_the_mine_functions_of_the_table(mesh):
     calls = []
 
     def record(name):
         return lambda **kwargs: calls.append((name, kwargs)) or {name: "keys"}
 
-    mesh.__salt__ = {"ssh.user_keys": record("user"), "ssh.host_keys": record("host")}
+    mesh.__salt__ = {"ssh.user_keys": record("ssh.user_keys"), "ssh.host_keys": record("ssh.host_keys")}
     declared = nodetable.pillar_for(nodetable.load(None), "astro3")["mine_functions"]
-    mine = {alias: getattr(mesh, spec["mine_function"].split(".")[1])(
-        **{k: v for k, v in spec.items() if k != "mine_function"}) for alias, spec in declared.items()}
-    assert mesh.published("mpiuser") == mine == {"ssh_mesh_user_keys": {"user": "keys"},
-                                                 "ssh_mesh_host_keys": {"host": "keys"}}
-    assert calls[:2] == [("user", {"user": "mpiuser", "prvfile": False}),
-                         ("host", {"keydir": "/etc/ssh", "private": False, "certs": False})]
+    mine_calls = [(spec["mine_function"], {k: v for k, v in spec.items() if k != "mine_function"})
+                  for spec in (declared["ssh_mesh_user_keys"], declared["ssh_mesh_host_keys"])]
+    assert mesh.published("mpiuser") == {"ssh_mesh_user_keys": {"ssh.user_keys": "keys"},
+                                         "ssh_mesh_host_keys": {"ssh.host_keys": "keys"}}
+    assert calls == mine_calls, "salt-ssh (published) and the mine would collect different keys"
+    assert mine_calls[0][1]["prvfile"] is False and mine_calls[1][1]["private"] is False

@@ -3,8 +3,9 @@
 The keys come from one of two sources, with the same shape (node name -> mine function -> data):
 
 - the Salt mine (minion path): pillar/nodetable.py declares the mine functions
-  ``ssh_mesh_user_keys`` (``user_keys`` below: the cluster user's public keys of each node)
-  and ``ssh_mesh_host_keys`` (``host_keys``: each node's public host keys);
+  ``ssh_mesh_user_keys`` (the cluster user's public keys of each node) and
+  ``ssh_mesh_host_keys`` (each node's public host keys), the same calls as ``user_keys`` and
+  ``host_keys`` below;
 - ``keys``: the pillar ``ssh_mesh:keys`` (agentless path: salt-ssh has no mine), written by
   ``salt/ssh/mesh_keys.py`` from ``published()`` of every node, passed in by the formula
   (under salt-ssh this module runs on the node, which has no master pillar). When it is
@@ -34,13 +35,13 @@ def _key(line: str) -> str:
 
 
 def user_keys(user: str) -> dict:
-    """The public keys of ``user`` on this node, never the private ones (the mine function
+    """The public keys of ``user`` on this node, never the private ones (as the mine function
     ``ssh_mesh_user_keys`` of pillar/nodetable.py)."""
     return __salt__["ssh.user_keys"](user=user, prvfile=False)  # noqa: F821
 
 
 def host_keys() -> dict:
-    """This node's public host keys, no private keys, no certificates (``ssh_mesh_host_keys``)."""
+    """This node's public host keys, no private keys, no certificates (as ``ssh_mesh_host_keys``)."""
     return __salt__["ssh.host_keys"](keydir="/etc/ssh", private=False, certs=False)  # noqa: F821
 
 
