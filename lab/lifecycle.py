@@ -33,9 +33,10 @@ def up(count: int | None = None, rebuild: bool = False) -> dict[str, Any]:
     """Bring up ``count`` nodes (default: the whole table); return the derived cluster."""
     cluster = table.select(table.load(LAB_TABLE), count)
     names = table.names(cluster)
-    if hoststate.load().get("vms"):
+    state = hoststate.load()
+    if state.get("vms"):
         raise LabError("the VM lab is up: `python -m lab vm down` first (one lab at a time)")
-    if hoststate.load().get("nodes"):
+    if state.get("nodes"):
         say("a lab is up already: taking it down first")
         down()
     derived = table.write_derived(cluster)

@@ -243,7 +243,7 @@ def pillar_for(cluster: dict, node_id: str) -> dict[str, Any]:
         # The SSH mesh: public user keys and public host keys only (never private ones).
         # Salt's own functions: a custom module is not in the minion's loader until a refresh
         # after the first sync, so mine.update in orch.rollout would skip it (seen in the VM
-        # lab). salt/_modules/ssh_mesh.py (user_keys, host_keys) calls them with the same
+        # lab). salt/_modules/ssh_mesh.py (published) calls them with the same
         # arguments for salt-ssh; tests/test_ssh_mesh_module.py keeps the two equal.
         "mine_functions": {
             "ssh_mesh_user_keys": {"mine_function": "ssh.user_keys", "user": user["name"], "prvfile": False},

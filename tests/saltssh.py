@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
+import yaml
 from saltrender import REPO
 
 SSH_DIR = REPO / "salt" / "ssh"
@@ -21,22 +23,23 @@ def cli(script: Path, *args: str, cwd: Path = REPO, timeout: int = 60) -> subpro
                           capture_output=True, text=True, timeout=timeout)
 
 
-def salt_ssh(cfg: Path, *args: str) -> dict:
-    """Run salt-ssh from the config dir (its Saltfile) and return the JSON per target."""
+def salt_ssh(cfg: Path, *args: str, check: bool = True) -> dict:
+    """Run salt-ssh from the config dir (its Saltfile) and return the JSON per target;
+    ``check=False`` for state runs, whose failures the caller names state by state."""
     result = subprocess.run([SALT_SSH, "--out", "json", "--static", "*", *args], cwd=cfg,
                             capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, f"salt-ssh {' '.join(args)}: {result.stdout}{result.stderr}"
-    return json.loads(result.stdout)
+    assert result.returncode == 0 or not check, f"salt-ssh {' '.join(args)}: {result.stdout}{result.stderr}"
+    try:
+        return json.loads(result.stdout)
+    except json.JSONDecodeError:
+        raise AssertionError(f"salt-ssh {' '.join(args)} (exit {result.returncode}) gave no JSON: "
+                             f"{(result.stdout + result.stderr)[-3000:]}") from None
 
 
-def state_problems(results: dict, names: list[str]) -> dict[str, list[str]]:
-    """Per node, the failed and the changed state ids of a salt-ssh state run."""
-    problems = {}
-    for name in names:
-        states = results.get(name)
-        if not isinstance(states, dict):
-            problems[name] = [f"no state result: {states}"]
-            continue
-        problems[name] = [f"failed {sid}: {s.get('comment')}" for sid, s in states.items() if not s["result"]]
-        problems[name] += [f"changed {sid}" for sid, s in states.items() if s["changes"]]
-    return problems
+def update_roster(cfg: Path, settings: Callable[[str], dict]) -> None:
+    """Add ``settings(name)`` to each entry of the config dir's roster, keeping its order."""
+    path = cfg / "roster"
+    entries = yaml.safe_load(path.read_text())
+    for name, entry in entries.items():
+        entry.update(settings(name))
+    path.write_text(yaml.safe_dump(entries, sort_keys=False))

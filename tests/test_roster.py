@@ -17,7 +17,7 @@ import salt.config
 import salt.roster
 import yaml
 from saltrender import REPO
-from saltssh import CONFIGURE_PY, MESH_KEYS_PY, ROSTER_PY, SALT_SSH, SSH_DIR, cli, salt_ssh
+from saltssh import CONFIGURE_PY, MESH_KEYS_PY, ROSTER_PY, SALT_SSH, SSH_DIR, cli, salt_ssh, update_roster
 from sshd import throwaway_sshd
 
 sys.path.insert(0, str(SSH_DIR))
@@ -169,11 +169,8 @@ def ssh_proof(tmp_path_factory) -> tuple[Path, dict]:
         # Both "nodes" are this host: a thin dir each (else they share one minion config),
         # and the system python3 (root's PATH here starts with pyenv shims, which the
         # salt-ssh shim cannot run through). Real nodes need neither.
-        path = tmp / "cfg" / "roster"
-        entries = yaml.safe_load(path.read_text())
-        for name, entry in entries.items():
-            entry.update(thin_dir=str(tmp / f"thin-{name}"), set_path="/usr/bin:/bin:/usr/sbin")
-        path.write_text(yaml.safe_dump(entries))
+        update_roster(tmp / "cfg", lambda name: {"thin_dir": str(tmp / f"thin-{name}"),
+                                                 "set_path": "/usr/bin:/bin:/usr/sbin"})
         yield tmp / "cfg", load(table)
 
 
@@ -236,7 +233,7 @@ def test_mesh_keys_over_real_salt_ssh_refuses_nodes_without_user_keys_and_keeps_
 ) -> None:
     # The loopback "nodes" are this host, which has no cluster user: no user keys to collect.
     cfg, cluster = ssh_proof
-    site = mesh_keys.site_pillar(cfg)
+    site = mesh_keys.site_pillar(mesh_keys.master_config(cfg))
     out = site / "ssh_mesh_keys.sls"
     out.write_text("# the previous collection\n")
     result = cli(MESH_KEYS_PY, "--config-dir", str(cfg), "--salt-ssh", SALT_SSH, timeout=300)

@@ -88,18 +88,26 @@ def _swap(pillar: dict[str, Any]) -> dict[str, str]:
     return {"swap_file": f"stat -c '%s %a %U' {swap_file}", "proc_swaps": "cat /proc/swaps"}
 
 
+def jetpack_of(stack: dict[str, Any]) -> dict[str, Any] | None:
+    """The gpu_stack settings' chosen JetPack entry (None if the map has no such JetPack)."""
+    return stack["jetpacks"].get(str(stack["jetpack"]))
+
+
+def gpu_packages(jetpack: dict[str, Any]) -> dict[str, str]:
+    """The JetPack's CUDA toolkit and cuDNN packages -> the version each must have."""
+    wanted = {jetpack["cuda"]["toolkit_package"]: jetpack["cuda"]["version"]}
+    wanted |= {a["package"]: jetpack["cudnn"]["version"] for a in jetpack["artifacts"] if a["role"] == "cudnn"}
+    return wanted
+
+
 def _gpu(pillar: dict[str, Any]) -> dict[str, str]:
     stack = pillars.formula(pillar, "gpu_stack")
-    jetpack = stack["jetpacks"].get(str(stack["jetpack"]))
+    jetpack = jetpack_of(stack)
     if not pillar["node"]["gpu"] or not jetpack:
         return {}
-    packages = [
-        jetpack["cuda"]["toolkit_package"],
-        *(a["package"] for a in jetpack["artifacts"] if a["role"] == "cudnn"),
-    ]
     return {
         "nv_tegra_release": "cat /etc/nv_tegra_release",
-        "dpkg": "dpkg-query -W -f '${Package} ${Version} ${db:Status-Status}\\n' " + shlex.join(packages),
+        "dpkg": "dpkg-query -W -f '${Package} ${Version} ${db:Status-Status}\\n' " + shlex.join(gpu_packages(jetpack)),
         "nvcc": f"{shlex.quote(stack['cuda_link'])}/bin/nvcc --version 2>&1",
         "ldconfig": "ldconfig -p",
         "nvpmodel": "nvpmodel -q 2>&1",

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from validation import pillars
+from validation import pillars, probes
 from validation.session import Node
 
 JOB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "jobs", "gpu_matmul.py")
@@ -29,7 +29,7 @@ def _gpu(node: Node) -> tuple[dict[str, Any], dict[str, Any]]:
     if not node.pillar["node"]["gpu"]:
         pytest.skip(f"{node.name}: gpu: false in the node table (the GPU checks do not run)")
     stack = node.formula("gpu_stack")
-    jetpack = stack["jetpacks"].get(str(stack["jetpack"]))
+    jetpack = probes.jetpack_of(stack)
     assert jetpack, f"{node.name}: pillar gpu_stack:jetpack {stack['jetpack']} is not in gpu_stack:jetpacks"
     return stack, jetpack
 
@@ -50,8 +50,7 @@ def test_l4t_release_matches_the_jetpack(node: Node, record: Any) -> None:
 @pytest.mark.where("node:gpu")
 def test_cuda_and_cudnn_packages_have_jetpack_versions(node: Node, record: Any) -> None:
     _stack, jetpack = _gpu(node)
-    wanted = {jetpack["cuda"]["toolkit_package"]: jetpack["cuda"]["version"]}
-    wanted |= {a["package"]: jetpack["cudnn"]["version"] for a in jetpack["artifacts"] if a["role"] == "cudnn"}
+    wanted = probes.gpu_packages(jetpack)
     out = node.probe("dpkg").out
     have = {row[0]: row[1:] for row in map(str.split, out.splitlines()) if row}
     record(packages={name: " ".join(value) for name, value in have.items()})

@@ -11,8 +11,9 @@ ssh-mesh-mine-has-keys:
   test.fail_without_changes:
     - name: >-
         ssh_mesh on {{ grains.id }}: no {{ "user" if not authorized else "host" }} keys of the cluster
-        in pillar ssh_mesh:keys (if set) or else the Salt mine; run `salt-run state.orch orch.rollout` (or mine.update on every node), or with salt-ssh
-        salt/ssh/mesh_keys.py, first. authorized_keys and ssh_known_hosts were left as they are.
+        in pillar ssh_mesh:keys (if set) or else the Salt mine; run `salt-run state.orch
+        orch.rollout` (or mine.update on every node), or with salt-ssh salt/ssh/mesh_keys.py,
+        first. authorized_keys and ssh_known_hosts were left as they are.
     - require_in:
       - file: ssh-mesh-authorized-keys
       - file: ssh-mesh-known-hosts

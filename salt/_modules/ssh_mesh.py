@@ -4,8 +4,8 @@ The keys come from one of two sources, with the same shape (node name -> mine fu
 
 - the Salt mine (minion path): pillar/nodetable.py declares the mine functions
   ``ssh_mesh_user_keys`` (the cluster user's public keys of each node) and
-  ``ssh_mesh_host_keys`` (each node's public host keys), the same calls as ``user_keys`` and
-  ``host_keys`` below;
+  ``ssh_mesh_host_keys`` (each node's public host keys), the same calls as ``published``
+  below;
 - ``keys``: the pillar ``ssh_mesh:keys`` (agentless path: salt-ssh has no mine), written by
   ``salt/ssh/mesh_keys.py`` from ``published()`` of every node, passed in by the formula
   (under salt-ssh this module runs on the node, which has no master pillar). When it is
@@ -34,21 +34,14 @@ def _key(line: str) -> str:
     return " ".join(line.split()[:2])
 
 
-def user_keys(user: str) -> dict:
-    """The public keys of ``user`` on this node, never the private ones (as the mine function
-    ``ssh_mesh_user_keys`` of pillar/nodetable.py)."""
-    return __salt__["ssh.user_keys"](user=user, prvfile=False)  # noqa: F821
-
-
-def host_keys() -> dict:
-    """This node's public host keys, no private keys, no certificates (as ``ssh_mesh_host_keys``)."""
-    return __salt__["ssh.host_keys"](keydir="/etc/ssh", private=False, certs=False)  # noqa: F821
-
-
 def published(user: str) -> dict:
-    """What this node's mesh mine functions send, in one call: salt/ssh/mesh_keys.py collects
-    it over salt-ssh (a remote execution module sees no master pillar there, hence ``user``)."""
-    return {USER_KEYS: user_keys(user), HOST_KEYS: host_keys()}
+    """What this node's mesh mine functions send (pillar/nodetable.py declares the same calls),
+    in one call: salt/ssh/mesh_keys.py collects it over salt-ssh (a remote execution module
+    sees no master pillar there, hence ``user``). Public keys only, no certificates."""
+    return {
+        USER_KEYS: __salt__["ssh.user_keys"](user=user, prvfile=False),  # noqa: F821
+        HOST_KEYS: __salt__["ssh.host_keys"](keydir="/etc/ssh", private=False, certs=False),  # noqa: F821
+    }
 
 
 def authorized_keys(peers: list[dict], user: str, keys: dict | None = None) -> list[str]:

@@ -40,26 +40,27 @@ class MeshKeysError(Exception):
     """A node or the salt-ssh run that cannot give the mesh its keys."""
 
 
-def roster_names(config_dir: Path) -> list[str]:
-    master = yaml.safe_load((config_dir / "master").read_text())
+def master_config(config_dir: Path) -> dict[str, Any]:
+    """The salt-ssh ``master`` file configure.py wrote in ``config_dir``."""
+    return yaml.safe_load((config_dir / "master").read_text())
+
+
+def roster_names(master: dict[str, Any]) -> list[str]:
     return list(yaml.safe_load(Path(master["roster_file"]).read_text()))
 
 
-def site_pillar(config_dir: Path) -> Path:
-    """The last pillar root of the config dir's master file: the site root (configure.py)."""
-    master = yaml.safe_load((config_dir / "master").read_text())
+def site_pillar(master: dict[str, Any]) -> Path:
+    """The last pillar root of the master config: the site root (configure.py)."""
     return Path(master["pillar_roots"]["base"][-1])
 
 
-def cluster_user(config_dir: Path) -> str:
-    """The cluster user of the node table the config dir's master file names."""
-    master = yaml.safe_load((config_dir / "master").read_text())
+def cluster_user(master: dict[str, Any]) -> str:
+    """The cluster user of the node table the master config names."""
     return roster.nodetable().load(master.get("jetson_node_table"))["user"]["name"]
 
 
-def ask(config_dir: Path, salt_ssh: str, extra: list[str]) -> dict[str, Any]:
+def ask(config_dir: Path, user: str, salt_ssh: str, extra: list[str]) -> dict[str, Any]:
     """Every roster node's ssh_mesh.published, through salt-ssh run from the config dir."""
-    user = cluster_user(config_dir)
     cmd = [salt_ssh, "--out", "json", "--static", *extra, "*", "ssh_mesh.published", user]
     result = subprocess.run(cmd, cwd=config_dir, capture_output=True, text=True, timeout=900)
     try:
@@ -107,9 +108,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     config_dir = args.config_dir.resolve()
-    out = args.out or site_pillar(config_dir) / PILLAR_FILE
+    master = master_config(config_dir)
+    out = args.out or site_pillar(master) / PILLAR_FILE
     try:
-        keys = check(roster_names(config_dir), ask(config_dir, args.salt_ssh, args.salt_ssh_args))
+        answers = ask(config_dir, cluster_user(master), args.salt_ssh, args.salt_ssh_args)
+        keys = check(roster_names(master), answers)
     except MeshKeysError as err:
         print(f"mesh_keys: {err}; {out} left as it was", file=sys.stderr)
         return 1
