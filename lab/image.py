@@ -217,6 +217,7 @@ def _configure_node(rootfs: Path, repo: Path, log: Path) -> None:
         ("minion", "etc/salt/minion"),
         ("salt-minion.service", "etc/systemd/system/salt-minion.service"),
         ("journald.conf", "etc/systemd/journald.conf.d/lab.conf"),
+        ("sshd-kex.conf", "etc/ssh/sshd_config.d/lab-kex.conf"),
     ]:
         write(rootfs / dest, (LAB / "image" / name).read_text())
     write(rootfs / "etc/hostname", "lab-node\n")

@@ -8,7 +8,7 @@ import sys
 from saltrender import REPO
 
 sys.path.insert(0, str(REPO))
-from validation import parse, probes  # noqa: E402
+from validation import parse, probes, session  # noqa: E402
 
 EXPORTFS_V = (
     "/exports      \t10.1.0.10(sync,wdelay,hide,no_subtree_check,fsid=2,sec=sys,rw,secure,root_squash,no_all_squash)\n"
@@ -16,6 +16,8 @@ EXPORTFS_V = (
     "/srv/a/rather/long/export/path\n"
     "\t\t<world>(sync,wdelay,hide,no_subtree_check,sec=sys,ro,secure,root_squash,no_all_squash)\n"
 )
+# The least pillar probes.for_node reads (formula settings come from the defaults.yaml files).
+PILLAR_STUB = {"cluster_user": {"name": "root"}, "node": {"gpu": False}}
 SUDO_L = """Matching Defaults entries for labuser on tx3:
     env_reset, mail_badpass, secure_path=/usr/local/sbin\\:/usr/local/bin
 
@@ -109,3 +111,26 @@ def test_probe_script_frames_each_output_with_its_exit_status() -> None:
         "fails": {"rc": 3, "out": ""},
         "marker_like": {"rc": 0, "out": "@@@not-a-marker"},
     }
+
+
+def test_mesh_peers_are_the_next_node_or_every_other_one() -> None:
+    names = ["astro0", "astro1", "astro2"]
+    assert [session.peers_among(names, name, "ring") for name in names] == [["astro1"], ["astro2"], ["astro0"]]
+    assert session.peers_among(names, "astro1", "all") == ["astro0", "astro2"]
+    assert (
+        session.peers_among(["astro5"], "astro5", "ring")
+        == ["astro5"]
+        == session.peers_among(["astro5"], "astro5", "all")
+    )
+
+
+def test_mesh_probe_prints_each_peer_with_the_last_line_ssh_printed() -> None:
+    """As root (sudo to root needs no password here): an unresolvable peer answers ssh's error."""
+    peers = ["peer-one.invalid", "peer-two.invalid"]
+    command = probes.for_node(PILLAR_STUB, peers)["mesh"]
+    run = subprocess.run(["sh", "-c", probes.script({"mesh": command})], capture_output=True, text=True, timeout=60)
+    out = probes.parse(run.stdout)["mesh"]["out"]
+    answers = dict(line.split(" ", 1) for line in out.splitlines())
+    assert list(answers) == peers
+    assert all("Could not resolve hostname" in answers[peer] for peer in peers), answers
+    assert "mesh" not in probes.for_node(PILLAR_STUB)

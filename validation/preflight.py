@@ -59,18 +59,20 @@ def connect(spec: str, options: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def run_all(
-    targets: list[inventory.Target], probes_of: Callable[[], dict[str, dict[str, str]]]
+    targets: list[inventory.Target],
+    render: Callable[[], None],
+    probes_of: Callable[[list[str]], dict[str, dict[str, str]]],
 ) -> dict[str, dict[str, Any]]:
-    """Every host at once: open the connections while ``probes_of()`` runs (it renders the
-    pillar the probes come from), then run each answering host's probes over its connection."""
+    """Every host at once: open the connections while ``render()`` runs (it renders the pillar
+    the probes come from), then run each answering host's probes (``probes_of(answering)``,
+    the names in ``targets`` order) over its connection."""
     if not targets:
         return {}
     with ThreadPoolExecutor(max_workers=min(32, len(targets))) as pool:
         opening = {t.name: pool.submit(connect, t.spec, t.options) for t in targets}
-        probes = probes_of()
+        render()
         failed = {name: future.result() for name, future in opening.items()}
-        reaching = {
-            t.name: pool.submit(reach, t.spec, t.options, probes[t.name]) for t in targets if failed[t.name] is None
-        }
+        probes = probes_of([t.name for t in targets if failed[t.name] is None])
+        reaching = {t.name: pool.submit(reach, t.spec, t.options, probes[t.name]) for t in targets if t.name in probes}
         reached = {name: future.result() for name, future in reaching.items()}
     return {t.name: reached.get(t.name) or failed[t.name] for t in targets}

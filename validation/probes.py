@@ -1,9 +1,11 @@
 """What the preflight reads on a node: every read-only command the static checks parse.
 
-All of a node's probes run in ONE ssh round trip at session start (preflight.py): a check
-then parses ``node.probe(name)`` instead of running its own command. Commands that change
-something or depend on the moment (NFS writes, automount, ssh between nodes, mpirun, the
-GPU job) still run in their checks. Paths and names come from pillar and formula settings.
+All of a node's probes run in ONE ssh round trip at session start (preflight.py), every node
+at once: a check then parses ``node.probe(name)`` instead of running its own command. The
+cluster user's ssh to its mesh peers is a probe too (it only reads: every node's hops run at
+the same time instead of one check after another). Commands that change something or
+depend on other checks (NFS writes and reads, automount, mpirun, the GPU job) run in their
+checks. Paths and names come from pillar and formula settings.
 """
 
 from __future__ import annotations
@@ -15,14 +17,30 @@ from validation import pillars
 
 BEGIN, END = "@@@jetson-probe-begin", "@@@jetson-probe-end"
 MOUNT_TIMEOUT_S = 10
+# How the cluster user's ssh must work for MPI: keys only, host keys pinned, no prompt.
+SSH_OPTIONS = "-o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=10"
 
 
-def for_node(pillar: dict[str, Any]) -> dict[str, str]:
-    """name -> shell command, for this node's pillar."""
+def for_node(pillar: dict[str, Any], peers: list[str] = ()) -> dict[str, str]:
+    """name -> shell command, for this node's pillar and its mesh ``peers`` (node names)."""
     probes = {"uid": "id -u", "hostname": "hostname", "host_keys": "cat /etc/ssh/ssh_host_*_key.pub"}
     for part in (_users, _names, _nfs, _sudo, _swap, _gpu):
         probes |= part(pillar)
+    if peers:
+        probes["mesh"] = _mesh(pillar["cluster_user"]["name"], peers)
     return probes
+
+
+def as_user(user: str, command: str, timeout: int | None = None) -> str:
+    """``command`` (a shell snippet) run as ``user`` in its home through sudo, optionally bounded."""
+    bound = f"timeout -s KILL {timeout} " if timeout else ""
+    return f"sudo -n -H -u {shlex.quote(user)} -- {bound}sh -c {shlex.quote(f'cd && {command}')}"
+
+
+def _mesh(user: str, peers: list[str]) -> str:
+    """As ``user``, ssh to each peer by name (as MPI does): a line '<peer> <last line it printed>'."""
+    hops = [f"echo {p} $(ssh {SSH_OPTIONS} {p} hostname 2>&1 | tail -n1)" for p in map(shlex.quote, peers)]
+    return as_user(user, "; ".join(hops), timeout=15 + 12 * len(peers))
 
 
 def _users(pillar: dict[str, Any]) -> dict[str, str]:

@@ -7,7 +7,6 @@ workers as JSON, so no worker renders pillar or probes hosts again.
 from __future__ import annotations
 
 import os
-import shlex
 import time
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
@@ -25,17 +24,25 @@ class State:
     pillars: dict[str, dict[str, Any]]
     reach: dict[str, dict[str, Any]] = field(default_factory=dict)
     mesh: str = "ring"
+    # Whom each node's mesh probe reached for (see build): the nodes that answered at connect.
+    mesh_peers: dict[str, list[str]] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     _nodes: dict[str, Node] = field(default_factory=dict, repr=False, compare=False)
 
     def to_json(self) -> dict[str, Any]:
         targets = [asdict(target) for target in self.targets]
-        return {"targets": targets, "pillars": self.pillars, "reach": self.reach, "mesh": self.mesh}
+        return {
+            "targets": targets,
+            "pillars": self.pillars,
+            "reach": self.reach,
+            "mesh": self.mesh,
+            "mesh_peers": self.mesh_peers,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> State:
         targets = [inventory.Target(**target) for target in data["targets"]]
-        return cls(targets, data["pillars"], data["reach"], data["mesh"])
+        return cls(targets, data["pillars"], data["reach"], data["mesh"], data["mesh_peers"])
 
     @property
     def names(self) -> list[str]:
@@ -46,14 +53,11 @@ class State:
 
     def ring_next(self, name: str) -> str:
         """The next reachable node after ``name`` in table order (itself when alone)."""
-        ring = self.reachable()
-        return ring[(ring.index(name) + 1) % len(ring)]
+        return peers_among(self.reachable(), name, "ring")[0]
 
     def peers(self, name: str) -> list[str]:
-        """Whom ``name`` reaches in the mesh check: the next node (ring) or every other one."""
-        if self.mesh == "all":
-            return [peer for peer in self.reachable() if peer != name] or [name]
-        return [self.ring_next(name)]
+        """Whom ``name``'s mesh probe reached for (empty: it had none, its host did not answer)."""
+        return self.mesh_peers.get(name, [])
 
     def node(self, name: str) -> Node:
         """The Node of ``name``, one per run (it caches the static files it read)."""
@@ -63,23 +67,35 @@ class State:
         return self._nodes[name]
 
 
+def peers_among(names: list[str], name: str, mesh: str) -> list[str]:
+    """Whom ``name`` reaches in the mesh check among ``names`` (table order): the next one
+    (ring, itself when alone) or every other one (all)."""
+    if mesh == "all":
+        return [peer for peer in names if peer != name] or [name]
+    return [names[(names.index(name) + 1) % len(names)]]
+
+
 def build(hosts: str | None, salt_config: str | None, ssh: inventory.SshOptions, mesh: str) -> State:
     """Render the pillars of the selected hosts and reach every one of them once (the
-    connections open while the pillars render)."""
+    connections open while the pillars render); each node's probes include its ssh to its
+    mesh peers among the nodes that answered."""
     opts = pillars.salt_opts(salt_config)
     targets = inventory.expand(hosts, pillars.table(opts), ssh)
     os.makedirs(ssh.control_dir, mode=0o700, exist_ok=True)
     state = State(targets, {}, mesh=mesh)
     with pillars.renderer(opts, state.names) as render_all:
 
-        def render() -> dict[str, dict[str, str]]:
+        def render() -> None:
             started = time.monotonic()
             state.pillars = render_all()
             state.timings["pillar_s"] = round(time.monotonic() - started, 2)
-            return {name: probes.for_node(pillar) for name, pillar in state.pillars.items()}
+
+        def probes_of(answering: list[str]) -> dict[str, dict[str, str]]:
+            state.mesh_peers = {name: peers_among(answering, name, mesh) for name in answering}
+            return {name: probes.for_node(state.pillars[name], state.peers(name)) for name in answering}
 
         started = time.monotonic()
-        state.reach = preflight.run_all(targets, render)
+        state.reach = preflight.run_all(targets, render, probes_of)
         state.timings["preflight_s"] = round(time.monotonic() - started, 2)
     return state
 
@@ -145,9 +161,7 @@ class Node:
 
     def run_as_user(self, command: str, timeout: int | None = None) -> Any:
         """``command`` (a shell snippet) as the cluster user, in its home, optionally bounded."""
-        bound = f"timeout -s KILL {timeout} " if timeout else ""
-        inner = shlex.quote(f"cd && {command}")
-        return self.run(f"sudo -n -H -u {shlex.quote(self.user)} -- {bound}sh -c {inner}")
+        return self.run(probes.as_user(self.user, command, timeout))
 
     def skip_unless(self, path: str, why: str) -> None:
         """Skip the check when the setting at ``path`` (e.g. nfs:mount_now) is false."""

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from validation import probes
 from validation.session import Node, State
 
 
@@ -23,10 +24,10 @@ def test_mpirun_starts_one_rank_per_node(node: Node, state: State, record: Any) 
         pytest.skip(f"{node.name}: no reachable selected node has the GPU stack, so none has MPI")
     launcher = state.node(ranks[0])
     hostfile = "".join(f"{name} slots=1\\n" for name in ranks)
-    rsh = "-o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=10"
     command = (
         f"f=$(mktemp) && printf '{hostfile}' > $f && mpirun --hostfile $f --map-by node -np {len(ranks)} "
-        f"--mca plm_rsh_no_tree_spawn 1 --mca plm_rsh_args {shlex.quote(rsh)} hostname; rc=$?; rm -f $f; exit $rc"
+        f"--mca plm_rsh_no_tree_spawn 1 --mca plm_rsh_args {shlex.quote(probes.SSH_OPTIONS)} hostname; "
+        "rc=$?; rm -f $f; exit $rc"
     )
     result = launcher.run_as_user(command, timeout=120 + 5 * len(ranks))
     reported = sorted(result.stdout.split())

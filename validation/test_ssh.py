@@ -1,7 +1,6 @@
 """SSH: authorized_keys holds exactly the cluster's keys, every node's host keys are known,
 and the user reaches its peers with strict host key checking and no prompt."""
 
-import shlex
 from typing import Any
 
 from validation import parse
@@ -48,12 +47,10 @@ def host_keys(state: State, name: str) -> set[str]:
 
 
 def test_user_reaches_peers_with_strict_host_keys(node: Node, state: State, record: Any) -> None:
-    """By name, as MPI does (every name and IP is pinned in known_hosts: checked above)."""
+    """By name, as MPI does (every name and IP is pinned in known_hosts: checked above). The
+    hops ran in the preflight, every node's at once (validation/probes.py)."""
     peers = state.peers(node.name)
-    options = "-o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=10"
-    loop = "; ".join(f"echo {p} $(ssh {options} {p} hostname 2>&1 | tail -n1)" for p in map(shlex.quote, peers))
-    out = node.run_as_user(loop, timeout=15 + 12 * len(peers)).stdout
-    answers = dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
+    answers = dict(line.split(" ", 1) for line in node.probe("mesh").out.splitlines() if " " in line)
     record(answers=answers)
     wrong = [f"{peer}: {answers.get(peer, 'no answer')!r}" for peer in peers if answers.get(peer) != peer]
     assert not wrong, f"{node.name}: ssh as {node.user} with BatchMode and strict keys: " + "; ".join(wrong)
