@@ -98,12 +98,16 @@ def section(one: dict, many: dict, count: int, extra: list[str]) -> str:
         lines.append(f"| {label} (`{run['hosts']}`) | {times} | {run['best']:.1f} | {run['median']:.1f} | {cpu} |")
     lines += ["", f"**t({count})/t(1) = {ratio:.2f}** (best times): {verdict} the goal <= {GOAL:g}."]
     if many.get("node_cpu") is not None:
-        share = many["node_cpu"] / (many["node_cpu"] + many["suite_cpu"])
+        cpu = many["node_cpu"] + many["suite_cpu"]
+        floor = cpu / (os.cpu_count() or 1)
         lines += [
             "",
-            f"The nodes here share this machine's {os.cpu_count()} CPUs: {share:.0%} of the CPU of the "
-            f"{count}-host run was spent on the nodes (sshd, the preflight probes, ssh between nodes, "
-            "mpirun's daemons), which on the array runs on each node's own CPU, in parallel.",
+            f"The nodes here share this machine's {os.cpu_count()} CPUs: {many['node_cpu'] / cpu:.0%} of the CPU "
+            f"of the {count}-host run was spent on the nodes (sshd, the preflight probes, ssh between nodes, "
+            "mpirun's daemons), which on the array runs on each node's own CPU, in parallel. "
+            f"Its {cpu:.1f} CPU-seconds take at least {floor:.1f} s on {os.cpu_count()} CPUs even if both "
+            f"stay busy the whole run: t({count})/t(1) >= {floor / one['best']:.2f} here, whatever the suite's "
+            "scheduling.",
         ]
     if failed:
         lines += ["", "Runs with failing checks (times still count the whole run): " + "; ".join(failed) + "."]

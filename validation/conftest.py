@@ -112,7 +112,7 @@ def pytest_configure_node(node: Any) -> None:
     config = node.config
     if STATE_FILE not in config.stash:
         with tempfile.NamedTemporaryFile("w", prefix="jetson-validation-", suffix=".json", delete=False) as handle:
-            json.dump(config.stash[STATE].to_json(), handle)
+            handle.write(json.dumps(config.stash[STATE].to_json()))  # one shot: json's C encoder
         config.stash[STATE_FILE] = handle.name
     node.workerinput[WORKER_KEY] = config.stash[STATE_FILE]
 

@@ -109,6 +109,8 @@ def renderer(opts: dict[str, Any], names: list[str]) -> Iterator[Callable[[], di
     if count < 2:
         yield lambda: render(opts, names)
         return
+    import salt.pillar  # noqa: F401  (imported once here, not once in each render process)
+
     _FORKED["opts"] = opts
     with multiprocessing.get_context("fork").Pool(count) as pool:
         chunks = [names[index::count] for index in range(count)]
