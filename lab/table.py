@@ -7,7 +7,6 @@ salt-master's ``jetson_node_table`` names. Nothing here retypes a node: all come
 
 from __future__ import annotations
 
-import importlib.util
 import ipaddress
 from pathlib import Path
 from types import ModuleType
@@ -16,21 +15,12 @@ from typing import Any
 import yaml
 
 from lab.paths import DERIVED_TABLE, LAB_TABLE, REPO
-
-_NODETABLE: ModuleType | None = None
+from validation import pillars
 
 
 def nodetable() -> ModuleType:
-    """pillar/nodetable.py, imported by path (pillar/ is not a package)."""
-    global _NODETABLE
-    if _NODETABLE is None:
-        path = REPO / "pillar" / "nodetable.py"
-        spec = importlib.util.spec_from_file_location("jetson_nodetable", path)
-        assert spec and spec.loader, f"cannot import {path}"
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        _NODETABLE = module
-    return _NODETABLE
+    """pillar/nodetable.py, loaded by path as the pillar and the suite load it."""
+    return pillars.nodetable()
 
 
 def load(path: Path = LAB_TABLE) -> dict[str, Any]:
