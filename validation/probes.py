@@ -11,6 +11,7 @@ checks. Paths and names come from pillar and formula settings.
 from __future__ import annotations
 
 import shlex
+from collections.abc import Sequence
 from typing import Any
 
 from validation import pillars
@@ -21,7 +22,7 @@ MOUNT_TIMEOUT_S = 10
 SSH_OPTIONS = "-o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=10"
 
 
-def for_node(pillar: dict[str, Any], peers: list[str] = ()) -> dict[str, str]:
+def for_node(pillar: dict[str, Any], peers: Sequence[str] = ()) -> dict[str, str]:
     """name -> shell command, for this node's pillar and its mesh ``peers`` (node names)."""
     probes = {"uid": "id -u", "hostname": "hostname", "host_keys": "cat /etc/ssh/ssh_host_*_key.pub"}
     for part in (_users, _names, _nfs, _sudo, _swap, _gpu):
@@ -37,7 +38,7 @@ def as_user(user: str, command: str, timeout: int | None = None) -> str:
     return f"sudo -n -H -u {shlex.quote(user)} -- {bound}sh -c {shlex.quote(f'cd && {command}')}"
 
 
-def _mesh(user: str, peers: list[str]) -> str:
+def _mesh(user: str, peers: Sequence[str]) -> str:
     """As ``user``, ssh to each peer by name (as MPI does): a line '<peer> <last line it printed>'."""
     hops = [f"echo {p} $(ssh {SSH_OPTIONS} {p} hostname 2>&1 | tail -n1)" for p in map(shlex.quote, peers)]
     return as_user(user, "; ".join(hops), timeout=15 + 12 * len(peers))
