@@ -22,7 +22,7 @@ import yaml
 from saltssh import CONFIGURE_PY, MESH_KEYS_PY, SALT_SSH, cli, salt_ssh, update_roster
 
 from lab import converge, image, keys, lifecycle, master, table, validate
-from lab.paths import DERIVED_TABLE, LAB_PILLAR, REPORTS_DIR, RUN
+from lab.paths import DERIVED_TABLE, LAB, LAB_PILLAR, REPORTS_DIR, RUN
 from lab.shell import run
 
 pytestmark = pytest.mark.lab
@@ -161,6 +161,16 @@ def test_acceptance_suite_passes_on_every_node(cluster: dict[str, Any]) -> None:
     assert not failing, f"nodes fail the acceptance suite: {failing}"
     assert code == 0, f"pytest exited {code} although every node passed"
     assert not _undocumented_skips(report), f"undocumented skips: {_undocumented_skips(report)}"
+
+
+def test_nodes_offer_the_key_exchanges_of_the_arrays_sshd(cluster: dict[str, Any]) -> None:
+    """lab/image/sshd-kex.conf: no sntrup761 hybrid (OpenSSH 7.2 on the array has none), so
+    the lab's ssh costs what the array's does (docs/benchmarks.md)."""
+    wanted = re.search(r"^KexAlgorithms (\S+)$", (LAB / "image" / "sshd-kex.conf").read_text(), re.M)
+    assert wanted, "lab/image/sshd-kex.conf sets no KexAlgorithms"
+    offered = _on_nodes(table.names(cluster), "sshd -T | sed -n 's/^kexalgorithms //p'")
+    wrong = {node: kex for node, kex in offered.items() if kex.strip() != wanted[1]}
+    assert not wrong, f"nodes whose sshd offers other key exchanges: {wrong}"
 
 
 @pytest.fixture(scope="module")

@@ -23,6 +23,15 @@ def test_section_states_ratio_and_goal() -> None:
     assert "MISSES the goal" in slow and "--hosts=n* exited [1]" in slow
 
 
+def test_section_gives_the_cpu_floor_of_the_lab_run(monkeypatch) -> None:
+    monkeypatch.setattr(bench.os, "cpu_count", lambda: 2)
+    many = run("n*", 6.0) | {"suite_cpu": 5.0, "node_cpu": 5.0}
+    text = bench.section(run("n0", 2.0), many, 24, [])
+    assert "50% of the CPU of the 24-host run was spent on the nodes" in text
+    assert "Its 10.0 CPU-seconds take at least 5.0 s on 2 CPUs" in text and "t(24)/t(1) >= 2.50 here" in text
+    assert "CPU-seconds" not in bench.section(run("n0", 2.0), run("n*", 6.0), 24, [])
+
+
 def test_write_replaces_only_its_own_section(tmp_path) -> None:
     doc = tmp_path / "benchmarks.md"
     doc.write_text("# Benchmarks\n\n## Lab\nlab figures\n")
