@@ -23,8 +23,7 @@ class State:
     targets: list[inventory.Target]
     pillars: dict[str, dict[str, Any]]
     reach: dict[str, dict[str, Any]] = field(default_factory=dict)
-    mesh: str = "ring"
-    # Whom each node's mesh probe reached for (see build): the nodes that answered at connect.
+    # Whom each node's mesh probe reached for (see build, --mesh): among the nodes that answered.
     mesh_peers: dict[str, list[str]] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     _nodes: dict[str, Node] = field(default_factory=dict, repr=False, compare=False)
@@ -35,14 +34,13 @@ class State:
             "targets": targets,
             "pillars": self.pillars,
             "reach": self.reach,
-            "mesh": self.mesh,
             "mesh_peers": self.mesh_peers,
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> State:
         targets = [inventory.Target(**target) for target in data["targets"]]
-        return cls(targets, data["pillars"], data["reach"], data["mesh"], data["mesh_peers"])
+        return cls(targets, data["pillars"], data["reach"], data["mesh_peers"])
 
     @property
     def names(self) -> list[str]:
@@ -82,7 +80,7 @@ def build(hosts: str | None, salt_config: str | None, ssh: inventory.SshOptions,
     opts = pillars.salt_opts(salt_config)
     targets = inventory.expand(hosts, pillars.table(opts), ssh)
     os.makedirs(ssh.control_dir, mode=0o700, exist_ok=True)
-    state = State(targets, {}, mesh=mesh)
+    state = State(targets, {})
     with pillars.renderer(opts, state.names) as render_all:
 
         def render() -> None:
