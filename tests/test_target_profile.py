@@ -119,25 +119,29 @@ def commands(node: str) -> Iterator[str]:
             yield chunk["name"]
 
 
-def fstab_uses(node: str) -> Iterator[Use]:
+def fstab_entries(node: str) -> Iterator[tuple[str, str, list[str]]]:
+    """(mount point, fstype, options) of every fstab entry of the node's highstate."""
     for chunk in chunks(node):
-        if chunk["state"] != "mount" or chunk["fun"] != "fstab_present":
-            continue
-        nfs = chunk["fs_vfstype"].startswith("nfs")
-        for option in chunk["fs_mntops"].split(","):
+        if chunk["state"] == "mount" and chunk["fun"] == "fstab_present":
+            options = chunk["fs_mntops"]
+            yield chunk["fs_file"], chunk["fs_vfstype"], options if isinstance(options, list) else options.split(",")
+
+
+def fstab_uses(node: str) -> Iterator[Use]:
+    for mount_point, fstype, options in fstab_entries(node):
+        for option in options:
             key = option.split("=", 1)[0]
-            section = "nfs_mount" if nfs and key in PROFILE["nfs_mount"] else "mount"
-            yield Use(section, key, f"{node} fstab {chunk['fs_file']} ({chunk['fs_vfstype']})")
+            section = "nfs_mount" if fstype.startswith("nfs") and key in PROFILE["nfs_mount"] else "mount"
+            yield Use(section, key, f"{node} fstab {mount_point} ({fstype})")
 
 
 def nfs_versions(node: str) -> Iterator[tuple[str, str]]:
     """(nfsvers value, where) of every NFS fstab entry of the node."""
-    for chunk in chunks(node):
-        if chunk["state"] == "mount" and chunk["fun"] == "fstab_present" and chunk["fs_vfstype"].startswith("nfs"):
-            for option in chunk["fs_mntops"].split(","):
-                key, _, value = option.partition("=")
-                if key in ("nfsvers", "vers"):
-                    yield value, f"{node} fstab {chunk['fs_file']}"
+    for mount_point, fstype, options in fstab_entries(node):
+        for option in options if fstype.startswith("nfs") else ():
+            key, _, value = option.partition("=")
+            if key in ("nfsvers", "vers"):
+                yield value, f"{node} fstab {mount_point}"
 
 
 def exports_uses(node: str) -> Iterator[Use]:
@@ -294,9 +298,9 @@ def code_ssh_uses() -> Iterator[Use]:
 
 def roster_uses() -> Iterator[Use]:
     """ssh_options of the salt-ssh roster the tree generates from the table (wherever roster.py lives)."""
-    for path in tracked("*roster.py"):
-        if "tests" in path.relative_to(REPO).parts:
-            continue
+    rosters = [p for p in tracked("*roster.py") if "tests" not in p.relative_to(REPO).parts]
+    assert rosters, "no roster.py in the tree (the salt-ssh roster generator): the extraction is broken"
+    for path in rosters:
         spec = importlib.util.spec_from_file_location("jetson_roster_profile", path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
