@@ -85,7 +85,7 @@ def load(path: str | None = None) -> dict[str, Any]:
     except OSError as err:
         raise NodeTableError(f"node table {path}: cannot read it: {err.strerror}") from err
     except (yaml.YAMLError, UnicodeDecodeError) as err:
-        raise NodeTableError(f"node table {path}: not valid YAML: {err}") from err
+        raise NodeTableError(f"node table {path}: not valid YAML: {' '.join(str(err).split())}") from err
     try:
         return check(doc)
     except NodeTableError as err:
