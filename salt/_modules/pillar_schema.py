@@ -2,15 +2,18 @@
 
 Pillar SLS files do not see the pillar compiled before them (Salt 3008 renders each one without
 the data merged so far: ``Pillar.render_pstate`` in salt/pillar/__init__.py), so the check runs
-where the merged pillar exists: ``salt/site/init.sls`` (the highstate) and the formulas'
-``map.jinja`` call :func:`check`, which raises before any state is rendered, and the acceptance
-suite (validation/pillars.py) calls :func:`problems` on every node's rendered pillar.
+where the merged pillar exists: salt/site/schema.jinja, included by ``salt/site/init.sls`` (the
+highstate) and by every formula's ``map.jinja``, renders salt/site/schema.sls, which calls
+:func:`problems` and raises before any state renders (on the minion, and on the operator's
+machine for salt-ssh); the acceptance suite (validation/pillars.py) calls :func:`problems` on
+every node's rendered pillar.
 
 Only the keys listed in :data:`FIELDS` are checked, each against a full-match pattern, a type and
 a range; other keys are left to their formula. A key absent from pillar keeps its formula default.
 ``pillar/nodetable.py`` takes its patterns from here (one home per pattern).
 
-Pure Python, no Salt import: pillar/nodetable.py and the suite load this file by path.
+Pure Python, no Salt import: pillar/nodetable.py, salt/site/schema.sls and the suite load this
+file by path (so no state depends on the module being synced).
 
     salt astro3 pillar_schema.check
 """
@@ -153,7 +156,7 @@ def sudoers_files(value: Any) -> str | None:
     for name, rules in value.items():
         problem = pattern(SUDO_FILE, "a drop-in name (letters, digits, _ -)")(name) or list_of(sudo_rule)(rules)
         if problem:
-            return f"drop-in {name!r}: {problem}"
+            return f"drop-in {name!r} (sudoers:files:{name}): {problem}"
     return None
 
 
