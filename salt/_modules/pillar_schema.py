@@ -171,6 +171,41 @@ def host_entries(value: Any) -> str | None:
     return None
 
 
+def manifest(value: Any) -> str | None:
+    """Install package entries (file, role, package, requirement, sha256): the values that reach
+    pip's and apt's command lines; other keys are the formula's."""
+    checks = {
+        "file": pattern(REL_PATH, "a relative path of plain names"),
+        "role": pattern(r"[a-z][a-z0-9-]{0,63}", "a role name"),
+        "package": pattern(PACKAGE, "a package name", nullable=True),
+        "requirement": pattern(r"[A-Za-z0-9_.-]{1,64}==[A-Za-z0-9_.+!-]{1,64}", "a pip pin name==version"),
+        "sha256": pattern(r"[0-9a-f]{64}", "a sha256 hex digest (or null)", nullable=True),
+    }
+    for index, entry in enumerate(value if isinstance(value, list) else [value]):
+        if not isinstance(entry, dict) or "file" not in entry:
+            return f"item {index}: must be a mapping with a file, got {entry!r}"
+        for key in checks.keys() & entry.keys():
+            problem = checks[key](entry[key])
+            if problem:
+                return f"item {index} ({entry['file']!r}): {key} {problem}"
+    return None
+
+
+def manifests(key: str) -> Check:
+    """The ``key`` list of every entry of a mapping (gpu_stack:jetpacks:*:artifacts)."""
+
+    def check(value: Any) -> str | None:
+        if not isinstance(value, dict):
+            return f"must be a mapping, got {type(value).__name__} {value!r}"
+        for name, entry in value.items():
+            problem = manifest(entry[key]) if isinstance(entry, dict) and key in entry else None
+            if problem:
+                return f"{name!r} {key}: {problem}"
+        return None
+
+    return check
+
+
 _USER = pattern(NAME, "a user name")
 _ABS = pattern(ABS_PATH, "an absolute path of plain names")
 _MOUNT_OPTIONS = list_of(pattern(MOUNT_OPTION, "a mount option"))
@@ -219,6 +254,9 @@ FIELDS: dict[str, Check] = {
     "gpu_stack:package_dir": pattern(ABS_PATH, "an absolute path", nullable=True),
     "gpu_stack:venv": _ABS,
     "gpu_stack:wheel_cache": _ABS,
+    "gpu_stack:wheelhouse": manifest,
+    "gpu_stack:jetpacks": manifests("artifacts"),
+    "gpu_stack:python_sources": manifests("debs"),
     "diagnosenet:source": pattern(f"{GIT_URL}|{REL_PATH}", "an https git URL or a relative path", nullable=True),
     "diagnosenet:revision": pattern(r"[0-9a-f]{40}", "a full commit SHA", nullable=True),
     "diagnosenet:target": _ABS,
