@@ -191,6 +191,25 @@ def manifest(value: Any) -> str | None:
     return None
 
 
+def jetpacks(value: Any) -> str | None:
+    """Each JetPack's artifacts and the CUDA/Python values its states put on command lines."""
+    problem = manifests("artifacts")(value)
+    if problem:
+        return problem
+    checks = {
+        ("cuda", "home"): _ABS, ("cuda", "repo_dir"): _ABS, ("cuda", "repo_key"): _ABS,
+        ("cuda", "toolkit_package"): pattern(PACKAGE, "a package name"),
+        ("python", "interpreter"): pattern(r"python[0-9]\.[0-9]{1,2}", "an interpreter like python3.6"),
+    }
+    for name, entry in value.items():
+        for (group, key), check in checks.items():
+            part = entry.get(group) if isinstance(entry, dict) else None
+            problem = check(part[key]) if isinstance(part, dict) and key in part else None
+            if problem:
+                return f"{name!r} {group}:{key} {problem}"
+    return None
+
+
 def manifests(key: str) -> Check:
     """The ``key`` list of every entry of a mapping (gpu_stack:jetpacks:*:artifacts)."""
 
@@ -255,7 +274,7 @@ FIELDS: dict[str, Check] = {
     "gpu_stack:venv": _ABS,
     "gpu_stack:wheel_cache": _ABS,
     "gpu_stack:wheelhouse": manifest,
-    "gpu_stack:jetpacks": manifests("artifacts"),
+    "gpu_stack:jetpacks": jetpacks,
     "gpu_stack:python_sources": manifests("debs"),
     "diagnosenet:source": pattern(f"{GIT_URL}|{REL_PATH}", "an https git URL or a relative path", nullable=True),
     "diagnosenet:revision": pattern(r"[0-9a-f]{40}", "a full commit SHA", nullable=True),
