@@ -20,7 +20,7 @@ sudoers:
     diagnosenet:
       # The workload's energy recorder and tegrastats, copied root-owned to local disk by
       # the diagnosenet formula (never on NFS, never writable by mpiuser).
-      - 'ALL=(root) NOPASSWD: /opt/enerGyPU/dataCapture/enerGyPU_record-jetson.sh'
-      - 'ALL=(root) NOPASSWD: /opt/enerGyPU/dataCapture/tegrastats'
+      - 'ALL=(root) NOPASSWD: /opt/enerGyPU/dataCapture/enerGyPU_record-jetson.sh ""'
+      - 'ALL=(root) NOPASSWD: /opt/enerGyPU/dataCapture/tegrastats ""'
       - 'ALL=(root) NOPASSWD: /usr/bin/killall tegrastats'
-      - 'ALL=(root) NOPASSWD: /usr/sbin/iftop'
+      - 'ALL=(root) NOPASSWD: /usr/sbin/iftop ""'

@@ -73,25 +73,66 @@ def _snapshot(nodes: list[str]) -> dict[str, str]:
                             "dpkg-query -W -f='${Package}\\n' | md5sum")
 
 
-def test_broken_table_stops_the_rollout_before_any_node_changes(cluster: dict[str, Any]) -> None:
+# Refused inputs, staged on untouched nodes before the first rollout. Each table stops at its first
+# error, so each injection is a table of its own; the site pillar values are refused together.
+MARKER = "/tmp/jetson-injected"  # what the injected commands would create
+BROKEN_TABLES = {
+    "duplicate ip": lambda cluster: cluster["nodes"][1].update(ip=cluster["nodes"][0]["ip"]),
+    "name_prefix injection": lambda cluster: cluster.update(name_prefix=f"h$(touch {MARKER})"),
+    "ssd injection": lambda cluster: next(
+        row for row in cluster["nodes"] if row["name"] == cluster["masters"][0]
+    ).update(ssd=f"/dev/sdb$(touch {MARKER})"),
+}
+HOSTILE_SITE = {
+    "sudoers": {"files": {"hostile": ['ALL=(root) NOPASSWD: /bin/true ""\nALL ALL=(ALL) NOPASSWD: ALL']}},
+    "gpu_stack": {"nvpmodel_mode": f"2; touch {MARKER}"},
+    "nfs": {"export_options": ["sync) *(rw,no_root_squash,insecure"]},
+    "swap": {"file": f"/swapfile$(touch {MARKER})"},
+}
+
+
+def _refused_rollout(nodes: list[str], what: str, expected: list[str]) -> None:
+    """The rollout fails naming every expected error; no node changed, no injected command ran."""
+    before = _snapshot(nodes)
+    ok, summary = converge.rollout()
+    assert not ok, f"the rollout accepted {what}:\n{summary}"
+    rollout_output = (REPORTS_DIR / "rollout.json").read_text()
+    missing = [error for error in expected if error not in rollout_output]
+    assert not missing, f"the rollout refused {what} without naming {missing}:\n{summary}"
+    assert _snapshot(nodes) == before, f"a node changed although {what} was refused"
+    ran = {n: out for n, out in _on_nodes(nodes, f"ls {MARKER} 2>/dev/null || true").items() if out.strip()}
+    assert not ran, f"{what}: an injected command ran on {sorted(ran)}"
+
+
+@pytest.mark.parametrize("case", list(BROKEN_TABLES))
+def test_broken_table_stops_the_rollout_before_any_node_changes(case: str, cluster: dict[str, Any]) -> None:
     nodes = table.names(cluster)
     good = DERIVED_TABLE.read_text()
     doc = yaml.safe_load(good)
-    first, second = doc["cluster"]["nodes"][:2]
-    second["ip"] = first["ip"]
+    BROKEN_TABLES[case](doc["cluster"])
     with pytest.raises(table.nodetable().NodeTableError) as schema:
         table.nodetable().check(doc)
-    before = _snapshot(nodes)
     try:
         DERIVED_TABLE.write_text(yaml.safe_dump(doc, sort_keys=False))
-        ok, summary = converge.rollout()
+        _refused_rollout(nodes, f"a table with {case}", [str(schema.value)])
     finally:
         DERIVED_TABLE.write_text(good)
-    assert not ok, f"the rollout accepted a table with a duplicate IP:\n{summary}"
-    rollout_output = (REPORTS_DIR / "rollout.json").read_text()
-    assert str(schema.value) in rollout_output, (
-        f"the rollout failed without the schema error '{schema.value}':\n{summary}")
-    assert _snapshot(nodes) == before, "a node changed although the table was refused"
+
+
+def test_hostile_site_pillar_stops_the_rollout_before_any_node_changes(cluster: dict[str, Any]) -> None:
+    """Injections through the site pillar (the lab's fixture pillar root stands in for site.sls)."""
+    from lab.install_package import FIXTURE_PILLAR
+    from validation import pillars
+
+    nodes = table.names(cluster)
+    good = FIXTURE_PILLAR.read_text()
+    hostile = pillars.merge(yaml.safe_load(good) or {}, HOSTILE_SITE)
+    expected = [f"field '{top}:{key}'" for top, values in HOSTILE_SITE.items() for key in values]
+    try:
+        FIXTURE_PILLAR.write_text(yaml.safe_dump(hostile, sort_keys=False))
+        _refused_rollout(nodes, "a hostile site pillar", expected)
+    finally:
+        FIXTURE_PILLAR.write_text(good)
 
 
 def test_every_package_the_states_install_is_in_the_lab_repo(cluster: dict[str, Any]) -> None:

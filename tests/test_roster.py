@@ -8,6 +8,7 @@ salt-ssh against the container lab when it is up.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -190,6 +191,21 @@ def test_salt_ssh_renders_each_nodes_pillar_and_states_from_the_table(ssh_proof)
     shown = salt_ssh(cfg, "state.show_sls", "hosts")
     for row in cluster["nodes"]:
         assert managed_contents(shown[row["name"]], "/etc/hostname") == row["name"], row["name"]
+
+
+def test_salt_ssh_refuses_a_hostile_site_pillar_before_any_state(ssh_proof) -> None:
+    """The agentless path checks the same pillar schema (salt/site/schema.sls renders on this
+    machine, where salt-ssh compiles pillar): the render stops naming node and field."""
+    cfg, cluster = ssh_proof
+    site = cfg.parent / "site" / "site.sls"
+    site.write_text("gpu_stack: {nvpmodel_mode: '2; touch /tmp/p'}\n")
+    try:
+        shown = salt_ssh(cfg, "state.show_sls", "hosts", check=False)
+    finally:
+        site.unlink()
+    for row in cluster["nodes"]:
+        text = json.dumps(shown.get(row["name"]))
+        assert f"node {row['name']}: field 'gpu_stack:nvpmodel_mode'" in text, (row["name"], text[-2000:])
 
 
 def managed_contents(states: dict, name: str) -> object:
