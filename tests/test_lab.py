@@ -288,10 +288,12 @@ SABOTAGES = [
     Sabotage("authorized-key-removed", "ssh", r"^test_authorized_keys_hold_exactly"),
     Sabotage("wrong-hostname", "names", r"^test_hostname_is_the_table_name"),
     Sabotage("sudoers-bad-line", "sudo", r"^test_dropins_hold_exactly_pillar_rules"),
+    # next to sudoers-bad-line but on another node (victims go round the nodes in list order):
+    # its own catch, not the bad line's
+    Sabotage("sudo-rule-without-arguments", "sudo", r"^test_every_passwordless_rule_has_an_argument_list"),
     Sabotage("export-widened", "nfs", r"^test_exports_file_matches_pillar", on_master=True),
     Sabotage("fstab-cloud1-deleted", "nfs", r"^test_cloud_mount_has_its_fstab_entry\[cloud/1\]"),
     Sabotage("video-group-dropped", "users", r"^test_user_is_in_pillar_groups"),
-    Sabotage("sudo-rule-without-arguments", "sudo", r"^test_every_passwordless_rule_has_an_argument_list"),
 ]
 
 
