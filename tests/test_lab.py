@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from saltssh import CONFIGURE_PY, MESH_KEYS_PY, SALT_SSH, cli, salt_ssh, update_
 from lab import converge, image, keys, lifecycle, master, table, validate
 from lab.paths import DERIVED_TABLE, LAB, LAB_PILLAR, REPORTS_DIR, RUN
 from lab.shell import run
+from validation import pillars, probes
 
 pytestmark = pytest.mark.lab
 
@@ -214,6 +216,43 @@ def test_nodes_offer_the_key_exchanges_of_the_arrays_sshd(cluster: dict[str, Any
     assert not wrong, f"nodes whose sshd offers other key exchanges: {wrong}"
 
 
+# --- sudo: the researchers' account against the node's sudo rules (and a sabotage below) ---
+SUDO_ATTACK = "/bin/sh -c id>/tmp/x;"  # upstream's recorder ran its third argument unquoted as root
+
+
+def _capture_paths(node: str) -> dict[str, str]:
+    reply = master.salt(node, "pillar.get", "diagnosenet", "unmask=True")[node]
+    return pillars.formula({"diagnosenet": reply or {}}, "diagnosenet")["capture"]
+
+
+def test_cluster_user_cannot_reach_root_through_sudo(cluster: dict[str, Any]) -> None:
+    """As the cluster user on a node: the old attacks are refused and leave no file; what the
+    workload sends is allowed, and the recorder fills its log through the wrapper."""
+    node, user = table.names(cluster)[0], cluster["user"]["name"]
+    cap = {k: shlex.quote(v) for k, v in _capture_paths(node).items()}
+    attack = shlex.quote(SUDO_ATTACK)
+    attempts = {
+        "recorder-as-root": f"sudo -n {cap['recorder']} d n {attack}",
+        "wrapper-with-arguments": f"sudo -n {cap['wrapper']} d n {attack}",
+        "tegrastats-logfile": f"sudo -n {cap['tegrastats']} --logfile /etc/x",
+        "tegrastats-in-path-logfile": "sudo -n tegrastats --logfile /etc/x",
+        "killall-sshd": "sudo -n killall -9 sshd",
+        "iftop": "sudo -n iftop -t",
+    }
+    allowed = {"killall-9-tegrastats": "sudo -n -l killall -9 tegrastats", "wrapper": f"sudo -n -l {cap['wrapper']}",
+               "recorder": f"mkdir -p rec && {cap['recorder']} \"$HOME/rec\" exp1 {attack}"}
+    tries = "; ".join(f"{cmd} >/dev/null 2>&1; echo {name} $?" for name, cmd in {**attempts, **allowed}.items())
+    _on_nodes([node], f"rm -rf /tmp/x /etc/x /home/{user}/rec")
+    out = _on_nodes([node], probes.as_user(user, tries))[node]
+    codes = dict(line.split() for line in out.splitlines() if len(line.split()) == 2)
+    after = _on_nodes([node], f"sleep 2; test -e /tmp/x && echo /tmp/x; test -e /etc/x && echo /etc/x; "
+                              f"systemctl is-active ssh; cat /home/{user}/rec/*-exp1-jetson.txt")[node]
+    assert not [n for n in attempts if codes.get(n, "0") == "0"], f"{node}: sudo allowed as {user}: {codes}"
+    assert [codes.get(n) for n in allowed] == ["0"] * len(allowed), f"{node}: workload refused: {codes}"
+    assert "/tmp/x" not in after.split() and "/etc/x" not in after.split(), f"{node}: attack left a file: {after}"
+    assert "active" in after.split() and re.search(r"^\d+;;.*GR3D_FREQ", after, re.M), f"{node}: {after}"
+
+
 @pytest.fixture(scope="module")
 def agentless(cluster: dict[str, Any], tmp_path_factory) -> Path:
     """A salt-ssh config dir made by salt/ssh/configure.py for the lab nodes: root with the lab
@@ -280,6 +319,9 @@ class Sabotage:
             "export-widened": r"sed -i '0,/^\([[:space:]]*\)[0-9][0-9.\/]*(/s//\1*(/' /etc/exports",
             "fstab-cloud1-deleted": f"sed -i '\\#[[:space:]]{cloud1}[[:space:]]#d' /etc/fstab",
             "video-group-dropped": f"gpasswd -d {user} video",
+            # sudo: a passwordless rule that takes any argument (in the managed drop-in: re-apply repairs)
+            "sudo-rule-without-arguments": f"echo '{user} ALL=(root) NOPASSWD: /usr/bin/killall' >> "
+                                           "/etc/sudoers.d/diagnosenet",
         }[self.name]
 
 
@@ -287,6 +329,9 @@ SABOTAGES = [
     Sabotage("authorized-key-removed", "ssh", r"^test_authorized_keys_hold_exactly"),
     Sabotage("wrong-hostname", "names", r"^test_hostname_is_the_table_name"),
     Sabotage("sudoers-bad-line", "sudo", r"^test_dropins_hold_exactly_pillar_rules"),
+    # next to sudoers-bad-line but on another node (victims go round the nodes in list order):
+    # its own catch, not the bad line's
+    Sabotage("sudo-rule-without-arguments", "sudo", r"^test_every_passwordless_rule_has_an_argument_list"),
     Sabotage("export-widened", "nfs", r"^test_exports_file_matches_pillar", on_master=True),
     Sabotage("fstab-cloud1-deleted", "nfs", r"^test_cloud_mount_has_its_fstab_entry\[cloud/1\]"),
     Sabotage("video-group-dropped", "users", r"^test_user_is_in_pillar_groups"),

@@ -26,7 +26,7 @@ GOOD = {
             'ALL=(root) NOPASSWD: /usr/local/sbin/jetson-tegrastats-stop ""',
             "ALL=(root) NOPASSWD: /usr/local/sbin/jetson-record start /var/log/jetson/run-1",
             "ALL=(root) NOPASSWD: /usr/bin/killall -9 tegrastats",
-            "ALL=(root) PASSWD: /usr/bin/apt-get",
+            "ALL=(root) PASSWD: /usr/bin/apt-get update",
         ]},
     ],
     "swap:size_mb": [16, 4096],

@@ -134,3 +134,20 @@ def test_mesh_probe_prints_each_peer_with_the_last_line_ssh_printed() -> None:
     assert list(answers) == peers
     assert all("Could not resolve hostname" in answers[peer] for peer in peers), answers
     assert "mesh" not in probes.for_node(PILLAR_STUB)
+
+
+def test_passwordless_commands_without_an_argument_list_are_found() -> None:
+    without = parse.passwordless_without_arguments
+    assert without("(root) NOPASSWD: /opt/tools/record.sh") == ["/opt/tools/record.sh"]
+    assert without('(root) NOPASSWD: /usr/bin/killall -9 tegrastats, /opt/w "", /usr/sbin/iftop') == ["/usr/sbin/iftop"]
+    assert without("(ALL : ALL) NOPASSWD: SETENV: ALL") == ["ALL"]
+    assert without('(root) NOPASSWD: /opt/w ""') == []
+    assert without("(ALL : ALL) ALL") == []  # asks for the password
+
+
+def test_sudo_targets_are_the_words_sudo_runs_in_command_position() -> None:
+    upstream = 'ARGS="./"\n## sudo visudo\nsudo $ARGS$ADDPATH$EXEC  |\nawk x\n'
+    assert parse.sudo_targets(upstream) == ["$ARGS$ADDPATH$EXEC"]
+    ours = ("WRAPPER=/opt/e/bin/w\nif ! sudo -n -l \"$WRAPPER\" >/dev/null; then\n"
+            "    echo \"x: sudo does not let $(id -un) run\" >&2\nfi\nsudo -n \"$WRAPPER\" | awk y &\n")
+    assert parse.sudo_targets(ours) == ["/opt/e/bin/w", "/opt/e/bin/w"]

@@ -127,6 +127,14 @@ def list_of(item: Check) -> Check:
     return check
 
 
+def admin_group_refused(value: Any) -> str | None:
+    """A group of the cluster user; the groups that give sudo rights are cluster_user:sudo_group's."""
+    if value in ("sudo", "admin", "wheel"):
+        return (f"{value!r}: sudo rights of the cluster user are pillar cluster_user:sudo_group "
+                "(default false), not a group in the list")
+    return pattern(NAME, "a group name")(value)
+
+
 def export_option(value: Any) -> str | None:
     problem = pattern(r"[a-z_]+(?:=[A-Za-z0-9:_]+)?", "an exports(5) option like sync or sec=sys")(value)
     if problem:
@@ -144,9 +152,8 @@ def sudo_rule(value: Any) -> str | None:
     problem = pattern(SUDO_RULE, 'a rule like ALL=(root) NOPASSWD: /abs/command arg ... (or "")')(value)
     if problem:
         return problem
-    match = re.fullmatch(SUDO_RULE, value)
-    if "NOPASSWD" in match["tags"] and not match["args"]:
-        return f"{value!r}: a NOPASSWD rule must list its arguments (\"\" for none): bare means any"
+    if not re.fullmatch(SUDO_RULE, value)["args"]:
+        return f"{value!r}: a rule must list its arguments (\"\" for none): bare means any"
     return None
 
 
@@ -234,11 +241,12 @@ FIELDS: dict[str, Check] = {
     "cluster_user:name": _USER,
     "cluster_user:uid": integer(1000, 59999),
     "cluster_user:gid": integer(1000, 59999),
-    "cluster_user:groups": list_of(pattern(NAME, "a group name")),
+    "cluster_user:groups": list_of(admin_group_refused),
     "cluster_user:shell": _ABS,
     "cluster_user:home_mode": pattern(r"0[0-7]{3}", "a quoted octal mode like '0750'"),
     "cluster_user:password_hash": pattern(CRYPT_HASH, "a crypt(3) hash ($6$salt$hash)", True, True),
     "cluster_user:packages": list_of(pattern(PACKAGE, "a package name")),
+    "cluster_user:sudo_group": boolean,
     "swap:file": _ABS,
     "swap:size_mb": integer(1, 262144),
     "swap:activate": boolean,
@@ -284,7 +292,10 @@ FIELDS: dict[str, Check] = {
     "diagnosenet:source": pattern(f"{GIT_URL}|{REL_PATH}", "an https git URL or a relative path", nullable=True),
     "diagnosenet:revision": pattern(r"[0-9a-f]{40}", "a full commit SHA", nullable=True),
     "diagnosenet:target": _ABS,
-    "diagnosenet:tools_dir": _ABS,
+    "diagnosenet:capture:tegrastats_source": pattern(f"{ABS_PATH}|{REL_PATH}", "a plain absolute path or one in the checkout"),
+    "diagnosenet:capture:tegrastats": _ABS,
+    "diagnosenet:capture:wrapper": _ABS,
+    "diagnosenet:capture:recorder": _ABS,
 }
 
 # Where a top-level key may be set, for the error message (pillar/top.sls order; the site pillar
