@@ -1,4 +1,4 @@
-"""salt/bootstrap/bootstrap-minion.sh: argument handling, checks before change, generated config.
+"""tools/bootstrap/bootstrap-minion.sh: argument handling, checks before change, generated config.
 
 The script runs for real with ``--root`` (a scratch filesystem root) on a fake onedir
 tarball built here (salt/salt-minion and salt/salt-call stubs): what is tested is what the
@@ -23,11 +23,11 @@ import pytest
 import yaml
 from saltrender import REPO
 
-sys.path.insert(0, str(REPO / "salt" / "ssh"))
+sys.path.insert(0, str(REPO / "tools"))
 import configure  # noqa: E402
 import roster  # noqa: E402
 
-SCRIPT = REPO / "salt" / "bootstrap" / "bootstrap-minion.sh"
+SCRIPT = REPO / "tools" / "bootstrap" / "bootstrap-minion.sh"
 CLUSTER = roster.nodetable().load()
 NODE = CLUSTER["masters"][0]  # a table name, not typed here
 MASTER = "10.0.0.1"

@@ -1,4 +1,4 @@
-"""The salt-ssh roster and config dir generated from the node table (salt/ssh/).
+"""The salt-ssh roster and config dir generated from the node table (tools/).
 
 Unit tests run everywhere. The proof runs salt-ssh for real against a throwaway sshd on
 127.0.0.2 and 127.0.0.3, each address a node of a small loopback table: both "nodes" are
@@ -25,7 +25,7 @@ import configure  # noqa: E402
 import mesh_keys  # noqa: E402
 import roster  # noqa: E402
 
-GOLDEN_MASTER = REPO / "salt" / "bootstrap" / "master.conf.example"
+GOLDEN_MASTER = REPO / "tools" / "bootstrap" / "master.conf.example"
 TABLES = {"real": None, "table5": REPO / "tests" / "data" / "table5.yaml"}
 NODETABLE = roster.nodetable()
 
@@ -201,7 +201,7 @@ def managed_contents(states: dict, name: str) -> object:
     return None
 
 
-# --- salt/ssh/mesh_keys.py: the mesh keys for the agentless path -------------------------
+# --- tools/mesh_keys.py: the mesh keys for the agentless path -------------------------
 
 HOST = {"ssh_host_ed25519_key.pub": "ssh-ed25519 HOSTKEY root@x"}
 USER = {"mpiuser": {"id_ed25519.pub": "ssh-ed25519 USERKEY mpiuser@x"}}

@@ -143,7 +143,7 @@ install_onedir() {
 }
 
 minion_config() {
-    echo "# Written by salt/bootstrap/bootstrap-minion.sh: rerun it to change, do not edit."
+    echo "# Written by tools/bootstrap/bootstrap-minion.sh: rerun it to change, do not edit."
     echo "id: $MINION_ID"
     if [ -n "$MASTER" ]; then
         echo "master: $MASTER"
@@ -163,7 +163,7 @@ minion_config() {
 
 minion_unit() {
     cat <<EOF
-# Written by salt/bootstrap/bootstrap-minion.sh (Salt onedir in $PREFIX/salt).
+# Written by tools/bootstrap/bootstrap-minion.sh (Salt onedir in $PREFIX/salt).
 [Unit]
 Description=The Salt Minion (onedir)
 After=network-online.target
