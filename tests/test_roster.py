@@ -8,6 +8,7 @@ salt-ssh against the container lab when it is up.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import sys
 from pathlib import Path
@@ -114,11 +115,41 @@ def test_ssh_config_dir_points_salt_at_this_repo_and_the_site_pillar(tmp_path: P
 
 def test_master_drop_in_matches_the_reviewed_golden_example() -> None:
     result = cli(CONFIGURE_PY, "master", "--repo", "/srv/jetson-array",
-                 "--site-pillar", "/srv/jetson-site")
+                 "--site-pillar", "/srv/jetson-site", "--interface", "10.10.0.10")
     assert result.returncode == 0, result.stderr
     assert result.stdout == GOLDEN_MASTER.read_text(), (
         f"regenerate {GOLDEN_MASTER.relative_to(REPO)} with the command above and review the diff"
     )
+
+
+def test_master_listens_on_the_array_lan_only() -> None:
+    """Salt's default interface is 0.0.0.0: 4505/4506 open on every network of the master host."""
+    golden = yaml.safe_load(GOLDEN_MASTER.read_text())
+    subnet = ipaddress.ip_network(load(None)["subnet"])
+    assert ipaddress.ip_address(golden["interface"]) in subnet
+    other = str(next(ipaddress.ip_network(load(TABLES["table5"])["subnet"]).hosts()))
+    result = cli(CONFIGURE_PY, "master", "--site-pillar", "/s", "--interface", other, "--table", str(TABLES["table5"]))
+    assert result.returncode == 0, result.stderr
+    assert yaml.safe_load(result.stdout)["interface"] == other
+    refused = cli(CONFIGURE_PY, "master", "--site-pillar", "/s", "--interface", golden["interface"],
+                  "--table", str(TABLES["table5"]))
+    assert refused.returncode == 1 and f"subnet {load(TABLES['table5'])['subnet']}" in refused.stderr
+
+
+@pytest.mark.parametrize(
+    ("address", "message"),
+    [
+        (None, "the following arguments are required: --interface"),
+        ("0.0.0.0", "--interface 0.0.0.0 is not a host address of the node table's subnet 10.10.0.0/24"),
+        ("192.168.1.5", "--interface 192.168.1.5 is not a host address"),
+        ("10.10.0.255", "is not a host address"),
+        ("master.lan", "--interface 'master.lan' is not an IP address"),
+    ],
+)
+def test_master_drop_in_refuses_an_interface_off_the_array_lan(address: str | None, message: str) -> None:
+    result = cli(CONFIGURE_PY, "master", "--site-pillar", "/s", *(["--interface", address] if address else []))
+    assert result.returncode != 0 and message in result.stderr, result.stderr
+    assert result.stdout == ""
 
 
 def test_relenv_tarball_is_checked_then_put_where_salt_ssh_looks(tmp_path: Path) -> None:

@@ -6,17 +6,19 @@ a site pillar root outside git (secrets: pillar/site.sls.example).
     # agentless: a self-contained salt-ssh config dir (master, roster, Saltfile), no root needed
     python3 tools/configure.py ssh --out ~/jetson-ssh --site-pillar ~/jetson-site \\
         --user nvidia --priv ~/.ssh/jetson_ed25519 --sudo \\
-        --relenv-tarball salt-3008.4-onedir-linux-aarch64.tar.xz --sha256 <sha256>
+        --relenv-tarball salt-3008.4-onedir-linux-arm64.tar.xz --sha256 <sha256>
     cd ~/jetson-ssh && salt-ssh 'astro*' test.ping
 
     # minion path: the salt-master drop-in (golden copy: tools/bootstrap/master.conf.example)
-    python3 tools/configure.py master --site-pillar /srv/jetson-site > /etc/salt/master.d/jetson.conf
+    python3 tools/configure.py master --interface <master's LAN address> --site-pillar /srv/jetson-site \\
+        > /etc/salt/master.d/jetson.conf
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import ipaddress
 import shutil
 import sys
 from pathlib import Path
@@ -30,6 +32,9 @@ MASTER_HEADER = (
     "# salt-master drop-in for the minion path: /etc/salt/master.d/jetson.conf\n"
     "# States and pillar from the repo at {repo}, secrets (site.sls) from a pillar root\n"
     "# outside git. Both paths (salt-ssh, minions) apply this same tree.\n"
+    "# interface: the master's address on the array's LAN (in the node table's subnet): Salt's\n"
+    "# publish and request ports (4505, 4506) listen there only, not on every address of the\n"
+    "# host (Salt's default 0.0.0.0), so no other network reaches them.\n"
 )
 # Where salt-ssh looks for a pre-fetched relenv tarball (salt.utils.relenv.gen_relenv):
 # <cachedir>/relenv/<kernel>/<arch>/salt-relenv.tar.xz, arch normalised to arm64/x86_64.
@@ -49,6 +54,19 @@ def state_tree(
     if gpg_keydir:  # keyring of the GPG renderer (#!yaml|gpg site.sls)
         conf["gpg_keydir"] = str(gpg_keydir)
     return conf
+
+
+def master_interface(address: str, cluster: dict[str, Any]) -> str:
+    """The master's listening address: a host address of the table's subnet (the array's LAN)."""
+    subnet = ipaddress.ip_network(cluster["subnet"])
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        raise ValueError(f"--interface {address!r} is not an IP address") from None
+    if ip not in subnet or ip in (subnet.network_address, subnet.broadcast_address):
+        raise ValueError(f"--interface {ip} is not a host address of the node table's subnet {subnet}: "
+                         "the master listens on the array's LAN only")
+    return str(ip)
 
 
 def ssh_master(out: Path, tree: dict[str, Any], known_hosts: str | None) -> dict[str, Any]:
@@ -127,6 +145,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                          help="GPG keyring for a #!yaml|gpg site.sls (default /etc/salt/gpgkeys)")
         cmd.add_argument("--repo", type=Path, default=roster.REPO,
                          help="where the repo is on the master (master only)")
+    sub.choices["master"].add_argument("--interface", required=True,
+                                       help="the master's address on the array's LAN: Salt listens there only")
     ssh = sub.choices["ssh"]
     ssh.add_argument("--out", type=Path, required=True, help="config dir to write")
     ssh.add_argument("--user", help="ssh login on the nodes (stock L4T: nvidia)")
@@ -152,8 +172,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "master":
             table = args.table and args.table.resolve()
+            interface = master_interface(args.interface, roster.nodetable().load(table and str(table)))
             tree = state_tree(args.repo, args.site_pillar, table, args.gpg_keydir)
-            sys.stdout.write(MASTER_HEADER.format(repo=args.repo) + dump(tree, args.repo))
+            conf = {"interface": interface, **tree}
+            sys.stdout.write(MASTER_HEADER.format(repo=args.repo) + dump(conf, args.repo))
             return 0
         for path in write_ssh_dir(args):
             print(f"wrote {path}")
