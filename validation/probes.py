@@ -29,7 +29,7 @@ def for_node(pillar: dict[str, Any], peers: Sequence[str] = ()) -> dict[str, str
     for part in (_users, _names, _nfs, _sudo, _swap, _gpu):
         probes |= part(pillar)
     if peers:
-        probes["mesh"] = _mesh(pillar["cluster_user"]["name"], peers)
+        probes["mesh"] = mesh(pillar["cluster_user"]["name"], peers)
     return probes
 
 
@@ -39,10 +39,17 @@ def as_user(user: str, command: str, timeout: int | None = None) -> str:
     return f"sudo -n -H -u {shlex.quote(user)} -- {bound}sh -c {shlex.quote(f'cd && {command}')}"
 
 
-def _mesh(user: str, peers: Sequence[str]) -> str:
+def mesh(user: str, peers: Sequence[str]) -> str:
     """As ``user``, ssh to each peer by name (as MPI does): a line '<peer> <last line it printed>'."""
     hops = [f"echo {p} $(ssh {SSH_OPTIONS} {p} hostname 2>&1 | tail -n1)" for p in map(shlex.quote, peers)]
     return as_user(user, "; ".join(hops), timeout=15 + 12 * len(peers))
+
+
+def broken_hops(out: str, peers: Sequence[str]) -> dict[str, str]:
+    """From the output of mesh(): the peers that did not answer with their own name -> what
+    ssh said instead."""
+    answers = dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
+    return {peer: answers.get(peer, "no answer") for peer in peers if answers.get(peer) != peer}
 
 
 def _users(pillar: dict[str, Any]) -> dict[str, str]:
