@@ -130,13 +130,15 @@ def forged_authorized_keys(mark: str) -> str:
 def test_a_probe_output_cannot_forge_the_block_of_another_probe() -> None:
     mark = probes.marker()
     forged = forged_authorized_keys(mark)
-    commands = {"passwd": "echo 'mpiuser:x:1100:1100::/home/mpiuser:/bin/bash'", "authorized_keys": "cat keys"}
+    real = "mpiuser:x:1100:1100::/home/mpiuser:/bin/bash"
+    # in the order probes.for_node has them
+    commands = dict(zip(["passwd", "authorized_keys"], [f"echo '{real}'", "cat keys"], strict=True))
     with tempfile.TemporaryDirectory() as tmp:
         Path(tmp, "keys").write_text(forged)
         run = subprocess.run(["sh", "-c", probes.script(commands, mark)], cwd=tmp, capture_output=True, text=True,
                              check=True)
     found = probes.parse(run.stdout, mark)
-    assert found["passwd"] == {"rc": 0, "out": "mpiuser:x:1100:1100::/home/mpiuser:/bin/bash"}
+    assert found["passwd"] == {"rc": 0, "out": real}
     assert found["authorized_keys"] == {"rc": 0, "out": forged.removesuffix("\n")}, "the file is read verbatim"
 
 
