@@ -122,8 +122,9 @@ def write_state_file(state: State) -> str:
     prepare), removed at exit; the pillars in it hold no secret values (session.redact)."""
     path = os.path.join(tempfile.mkdtemp(prefix="jetson-validation-"), "state.json")
     atexit.register(remove_state_file, path)
-    with open(path, "w", encoding="utf-8") as handle:
+    with open(f"{path}.new", "w", encoding="utf-8") as handle:
         handle.write(json.dumps(state.to_json()))  # one shot: json's C encoder
+    os.replace(f"{path}.new", path)  # whoever sees the file sees all of it
     return path
 
 
