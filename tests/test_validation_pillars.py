@@ -97,11 +97,13 @@ HASH = "$6$saltsalt$" + "h" * 86  # a SHA-512 crypt hash's shape
 
 
 def test_the_suite_keeps_whether_a_password_hash_is_set_never_the_hash(tmp_path) -> None:
-    site = {"cluster_user": {"password_hash": HASH}, "other": {"secret_token": "", "plain": "kept"}}
+    site = {"cluster_user": {"password_hash": HASH},
+            "other": {"secret_token": "", "plain": "kept", "passwordless_sudo": False, "secret": {"key": "v"}}}
     opts = pillars.salt_opts(master_config(tmp_path, str(TABLE5), site))
     name = pillars.table(opts)["masters"][0]
     pillar = session.redact(pillars.render(opts, [name]))[name]
     assert HASH in json.dumps(pillars.render(opts, [name])), "the site pillar did not reach the render"
     assert HASH not in json.dumps(pillar) and "saltsalt" not in json.dumps(pillar)
     assert pillars.formula(pillar, "cluster_user")["password_hash"], "whether it is set is what test_users checks"
-    assert pillar["other"] == {"secret_token": "", "plain": "kept"}
+    assert pillar["other"] == {"secret_token": "", "plain": "kept", "passwordless_sudo": False,
+                               "secret": {"key": session.REDACTED}}

@@ -22,15 +22,15 @@ SECRET_KEY = re.compile(r"password|passphrase|secret", re.IGNORECASE)
 REDACTED = "(set; the suite keeps no secret)"
 
 
-def redact(data: Any) -> Any:
-    """``data`` with the value of every SECRET_KEY-named key replaced by REDACTED when set
-    (falsy values kept): the rendered pillar then travels and lands in files without them."""
+def redact(data: Any, secret: bool = False) -> Any:
+    """``data`` with every non-empty string under a SECRET_KEY-named key (at any depth below
+    it) replaced by REDACTED; empty values and switches kept, so a check still sees whether a
+    password hash is set. The rendered pillar then travels and lands in files without them."""
     if isinstance(data, dict):
-        return {key: (REDACTED if value else value) if SECRET_KEY.search(str(key)) else redact(value)
-                for key, value in data.items()}
+        return {key: redact(value, secret or bool(SECRET_KEY.search(str(key)))) for key, value in data.items()}
     if isinstance(data, list):
-        return [redact(item) for item in data]
-    return data
+        return [redact(item, secret) for item in data]
+    return REDACTED if secret and isinstance(data, str) and data else data
 
 
 @dataclass
