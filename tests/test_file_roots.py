@@ -17,8 +17,8 @@ import configure  # noqa: E402
 FILE_ROOTS = [Path(root) for root in configure.state_tree(REPO, [])["file_roots"]["base"]]
 # What a file_root may hold, by path relative to its root:
 ALLOWED = re.compile(
-    r"(?:.+\.sls"  # states
-    r"|(?:.+/)?(?:map\.jinja|defaults\.yaml|pillar\.example)"  # template-formula data
+    r"(?:.+\.(?:sls|jinja)"  # states and the Jinja they import (map.jinja, macros)
+    r"|(?:.+/)?(?:defaults\.yaml|pillar\.example)"  # template-formula data
     r"|_(?:modules|grains|states|utils)/\w+\.py"  # Salt extensions: synced to and run on minions
     r"|[^/]+/files/.+)"  # what a formula's states install on the nodes
 )
@@ -50,5 +50,6 @@ def test_the_rule_catches_the_old_layout() -> None:
     old = ["ssh/roster.py", "ssh/configure.py", "ssh/mesh_keys.py", "bootstrap/bootstrap-minion.sh",
            "bootstrap/master.conf.example"]
     assert not any(ALLOWED.fullmatch(rel) for rel in old)
-    assert all(ALLOWED.fullmatch(rel) for rel in ["orch/rollout.sls", "nfs/map.jinja", "_grains/tegra.py",
-                                                   "nfs/files/prepare-device.sh", "swap/pillar.example"])
+    served = ["orch/rollout.sls", "nfs/map.jinja", "site/schema.jinja", "_grains/tegra.py",
+              "nfs/files/prepare-device.sh", "swap/pillar.example"]
+    assert all(ALLOWED.fullmatch(rel) for rel in served)
