@@ -255,7 +255,7 @@ def test_cluster_user_cannot_reach_root_through_sudo(cluster: dict[str, Any]) ->
 
 @pytest.fixture(scope="module")
 def agentless(cluster: dict[str, Any], tmp_path_factory) -> Path:
-    """A salt-ssh config dir made by salt/ssh/configure.py for the lab nodes: root with the lab
+    """A salt-ssh config dir made by tools/configure.py for the lab nodes: root with the lab
     key, the lab's pillar roots, then an empty site root for ssh_mesh_keys.sls."""
     tmp = tmp_path_factory.mktemp("agentless")
     (tmp / "site").mkdir()

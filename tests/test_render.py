@@ -9,7 +9,7 @@ import pytest
 import yaml
 from saltrender import PILLAR, PLATFORMS, REPO, RenderError, by_id, call, contents, lowstate
 
-sys.path[:0] = [str(PILLAR), str(REPO / "salt" / "ssh")]
+sys.path[:0] = [str(PILLAR), str(REPO / "tools")]
 import mesh_keys  # noqa: E402
 import nodetable  # noqa: E402
 
@@ -84,7 +84,7 @@ def test_empty_mine_refuses_to_write_the_mesh_files():
 
 
 def test_collected_keys_in_the_site_pillar_build_the_mesh_files_without_a_mine(tmp_path):
-    """The agentless path: salt/ssh/mesh_keys.py's pillar file in the site root is read through
+    """The agentless path: tools/mesh_keys.py's pillar file in the site root is read through
     pillar/top.sls and the formula's map; no guard, both files list every node's keys."""
     cluster = nodetable.load()
     keys = {row["name"]: {
