@@ -292,7 +292,7 @@ FIELDS: dict[str, Check] = {
     "diagnosenet:source": pattern(f"{GIT_URL}|{REL_PATH}", "an https git URL or a relative path", nullable=True),
     "diagnosenet:revision": pattern(r"[0-9a-f]{40}", "a full commit SHA", nullable=True),
     "diagnosenet:target": _ABS,
-    "diagnosenet:capture:tegrastats_source": pattern(f"{ABS_PATH}|{REL_PATH}", "a plain absolute path or one in the checkout"),
+    "diagnosenet:capture:tegrastats_source": pattern(f"{ABS_PATH}|{REL_PATH}", "a plain path (relative: checkout)"),
     "diagnosenet:capture:tegrastats": _ABS,
     "diagnosenet:capture:wrapper": _ABS,
     "diagnosenet:capture:recorder": _ABS,
