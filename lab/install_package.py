@@ -11,6 +11,8 @@ lab/run/pillar/lab_fixture.sls, a pillar root of the lab master, included by lab
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +53,15 @@ def pip_wheel() -> Path:
     return wheel
 
 
+def seal(package: Path) -> None:
+    """Make the package tree root-owned and writable by root only, as on the array's export:
+    a user of the nodes must not be able to swap a file the states install."""
+    for path in [package, *package.rglob("*")]:
+        os.lchown(path, 0, 0)
+        if not path.is_symlink():
+            path.chmod(stat.S_IMODE(path.lstat().st_mode) & ~0o022)
+
+
 def provide(cluster: dict[str, Any], cloud: Path) -> Path:
     """Build the fixture package where nodes expect it and its pillar; return the package dir."""
     dest = target(cluster, cloud)
@@ -60,4 +71,5 @@ def provide(cluster: dict[str, Any], cloud: Path) -> Path:
         ensure(dest.parent)
         run([VENV_BIN / "python", BUILDER, "--out", dest, "--pip-wheel", pip_wheel(),
              "--pillar-out", FIXTURE_PILLAR], what="lab/fixtures/build.py")
+        seal(dest)
     return dest

@@ -9,17 +9,25 @@
 # No YAML anchors here: Salt merges pillar in place, an aliased mapping would be shared.
 # `role` says what the states do with a file; `package` is the Debian package a deb installs;
 # `requirement` is the pip pin a wheel satisfies (wheels without one are dependencies that
-# pip picks from the wheelhouse).
+# pip picks from the wheelhouse). `site_build: <anchor>` marks a file nobody publishes: you
+# build it yourself, recipe in docs/gpu-stack.md#<anchor>; the install gate says so when it is
+# missing or unrecorded.
 # `sha256: null` means NOBODY HAS RECORDED THE REAL FILE'S HASH YET: the states refuse to
 # install until it is recorded (docs/gpu-stack.md, "Recording the manifest"). Never type a
 # hash from memory: `salt astro<N> install_package.record` hashes the files on the share.
 
 gpu_stack:
   jetpack: '3.1'              # must match /etc/nv_tegra_release (grain tegra) on GPU nodes
-  nvpmodel_mode: 2            # `nvpmodel -m 2` as the old installer did (MAXP_CORE_ARM)
+  # TX2 power modes (NVIDIA L4T Development Guide, "Supported Modes and Power Efficiency"):
+  # 0 MAXN, 1 MAXQ, 2 MAXP_CORE_ALL, 3 MAXP_CORE_ARM, 4 MAXP_CORE_DENVER. The array runs mode 2,
+  # MAXP_CORE_ALL, as the old installer did (`nvpmodel -m 2`): all six CPU cores (2 Denver +
+  # 4 A57, 1.4 GHz) stay on for DiagnoseNET's data loading and MPI ranks, the GPU at 1.12 GHz,
+  # inside the 15 W Max-P budget of 24 boards in one rack. Mode 3 (MAXP_CORE_ARM) would switch
+  # the Denver cores off; MAXN (0) trades the power budget for 16% more GPU clock.
+  nvpmodel_mode: 2
   # Bounds of the acceptance suite's GPU job (validation/test_gpu.py, jobs/gpu_matmul.py).
-  # In mode 2 the TX2 GPU runs at 1.12 GHz: 256 cores x 2 x 1.12 GHz = 573 GFLOP/s fp32 peak
-  # (SPEC.md §4); the floor is about a third of it, far above any CPU fallback.
+  # In mode 2 the TX2 GPU runs at 1.12 GHz: 256 cores x 2 x 1.12 GHz = 573 GFLOP/s fp32 peak;
+  # the floor is about a third of it, far above any CPU fallback.
   acceptance:
     matmul_size: 2048
     repeat: 10
@@ -35,27 +43,34 @@ gpu_stack:
       role: pip-wheel
       requirement: pip==21.3.1
       sha256: deaf32dcd9ab821e359cd8330786bcd077604b5c5730c0b096eda46f95c24a2d
-    # DiagnoseNET's pins (SPEC.md §2 item 7; never numpy 1.19.5 on Jetson, SPEC.md §4).
+    # DiagnoseNET's pins (its requirements); never numpy 1.19.5 on a Jetson (Illegal instruction).
+    # No cp36 aarch64 wheels of these versions are on PyPI: built into the wheelhouse
+    # (site_build: site-build-the-wheelhouse), then recorded.
     - file: wheelhouse/numpy-1.15.4-cp36-cp36m-linux_aarch64.whl
       role: wheel
       requirement: numpy==1.15.4
       sha256: null
+      site_build: site-build-the-wheelhouse
     - file: wheelhouse/scipy-1.1.0-cp36-cp36m-linux_aarch64.whl
       role: wheel
       requirement: scipy==1.1.0
       sha256: null
+      site_build: site-build-the-wheelhouse
     - file: wheelhouse/pandas-0.23.4-cp36-cp36m-linux_aarch64.whl
       role: wheel
       requirement: pandas==0.23.4
       sha256: null
+      site_build: site-build-the-wheelhouse
     - file: wheelhouse/scikit_learn-0.20.1-cp36-cp36m-linux_aarch64.whl
       role: wheel
       requirement: scikit-learn==0.20.1
       sha256: null
+      site_build: site-build-the-wheelhouse
     - file: wheelhouse/psutil-5.6.3-cp36-cp36m-linux_aarch64.whl
       role: wheel
       requirement: psutil==5.6.3
       sha256: null
+      site_build: site-build-the-wheelhouse
     # Pure-Python wheel; hash of the file published on PyPI.
     - file: wheelhouse/Keras-2.1.3-py2.py3-none-any.whl
       role: wheel
@@ -66,6 +81,7 @@ gpu_stack:
       role: wheel
       requirement: mpi4py==3.0.3
       sha256: null
+      site_build: site-build-the-wheelhouse
 
   # Where a JetPack's Python 3.6 comes from (the 2019 PPAs are gone), by name.
   # debs: files of the install package; apt: `packages` from apt, with an optional `repo`
@@ -73,25 +89,31 @@ gpu_stack:
   python_sources:
     xenial-debs:
       kind: debs
-      # Python 3.6.15 built for xenial arm64 from the deadsnakes packaging
-      # (docs/gpu-stack.md, "Python 3.6"): rename to what your build produced.
+      # SITE BUILD: deadsnakes never published Python 3.6.15 for xenial arm64 (its xenial
+      # builds stopped before 3.6.15, and the PPA is gone). Build it from the deadsnakes
+      # packaging (docs/gpu-stack.md#site-build-python-36-debs-for-xenial-arm64) and rename the
+      # entries to what your build produced.
       debs:
         - file: python3.6/libpython3.6-minimal_3.6.15-1+xenial1_arm64.deb
           role: python-deb
           package: libpython3.6-minimal
           sha256: null
+          site_build: site-build-python-36-debs-for-xenial-arm64
         - file: python3.6/python3.6-minimal_3.6.15-1+xenial1_arm64.deb
           role: python-deb
           package: python3.6-minimal
           sha256: null
+          site_build: site-build-python-36-debs-for-xenial-arm64
         - file: python3.6/libpython3.6-stdlib_3.6.15-1+xenial1_arm64.deb
           role: python-deb
           package: libpython3.6-stdlib
           sha256: null
+          site_build: site-build-python-36-debs-for-xenial-arm64
         - file: python3.6/python3.6_3.6.15-1+xenial1_arm64.deb
           role: python-deb
           package: python3.6
           sha256: null
+          site_build: site-build-python-36-debs-for-xenial-arm64
     bionic-apt:                   # 18.04's own Python 3.6.9
       kind: apt
       packages: [python3.6]
@@ -108,6 +130,9 @@ gpu_stack:
         repo_key: /var/cuda-repo-8-0-local/7fa2af80.pub
       cudnn: {version: '6.0.21'}
       python: {version: '3.6', interpreter: python3.6, source: xenial-debs}
+      # SITE BUILD: no public TensorFlow 1.3 wheel for Python 3.6 on the TX2 exists (the public
+      # JetPack 3.1 builds are for Python 2.7 and 3.5): build it
+      # (docs/gpu-stack.md#site-build-tensorflow-wheels-for-python-36) and name your file here.
       tensorflow: {version: 1.3.0}
       artifacts:
         - file: cuda-repo-l4t-8-0-local_8.0.84-1_arm64.deb
@@ -126,6 +151,7 @@ gpu_stack:
           role: tensorflow-wheel
           requirement: tensorflow==1.3.0
           sha256: null
+          site_build: site-build-tensorflow-wheels-for-python-36
 
     '3.3':
       l4t: {release: R28, revision: '2.1'}        # L4T R28.2.1
@@ -138,8 +164,8 @@ gpu_stack:
         repo_key: /var/cuda-repo-9-0-local/7fa2af80.pub
       cudnn: {version: '7.1.5.14'}
       python: {version: '3.6', interpreter: python3.6, source: xenial-debs}
-      # NVIDIA published no cp36 TensorFlow wheel for JetPack 3.3: a site build is assumed;
-      # put the file name your build produced here.
+      # SITE BUILD: NVIDIA published no cp36 TensorFlow wheel for JetPack 3.3
+      # (docs/gpu-stack.md#site-build-tensorflow-wheels-for-python-36): name your file here.
       tensorflow: {version: 1.9.0}
       artifacts:
         - file: cuda-repo-l4t-9-0-local_9.0.252-1_arm64.deb
@@ -158,6 +184,7 @@ gpu_stack:
           role: tensorflow-wheel
           requirement: tensorflow==1.9.0
           sha256: null
+          site_build: site-build-tensorflow-wheels-for-python-36
 
     '4.2':
       l4t: {release: R32, revision: '1.0'}        # L4T R32.1, Ubuntu 18.04

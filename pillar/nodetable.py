@@ -279,12 +279,14 @@ def pillar_for(cluster: dict, node_id: str) -> dict[str, Any]:
     cloud = mounts(cluster)
     package = cluster["install_package"]
     package_mount = next(m for m in cloud if m["master"] == package["master"])
+    # The root-owned copy of the user's checked public key (formula ssh_mesh): what the mine reads.
+    published_key = f"/var/lib/jetson-array/ssh_mesh/{user['name']}.pub"
     return {
         "cluster": cluster,
         "node": node,
         "cluster_user": {"name": user["name"], "uid": user["uid"], "gid": user["gid"]},
         "hosts": {"hostname": node_id, "entries": nodes},
-        "ssh_mesh": {"user": user["name"], "peers": nodes},
+        "ssh_mesh": {"user": user["name"], "peers": nodes, "published_key": published_key},
         "nfs": {
             "server": {
                 "enabled": node["is_master"],
@@ -310,7 +312,8 @@ def pillar_for(cluster: dict, node_id: str) -> dict[str, Any]:
         # lab). salt/_modules/ssh_mesh.py (published) calls them with the same
         # arguments for salt-ssh; tests/test_ssh_mesh_module.py keeps the two equal.
         "mine_functions": {
-            "ssh_mesh_user_keys": {"mine_function": "ssh.user_keys", "user": user["name"], "prvfile": False},
+            "ssh_mesh_user_keys": {"mine_function": "ssh.user_keys", "user": user["name"], "pubfile": published_key,
+                                   "prvfile": False},
             "ssh_mesh_host_keys": {"mine_function": "ssh.host_keys", "keydir": "/etc/ssh", "private": False,
                                    "certs": False},
         },

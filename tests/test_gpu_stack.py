@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import zipfile
 from pathlib import Path
@@ -154,6 +155,38 @@ def test_wheels_are_copied_with_their_sha256_and_installed_offline(gpu_node):
     pins = [w["requirement"] for w in wheelhouse if w["role"] == "wheel" and w.get("requirement")]
     assert install["pkgs"] == ["tensorflow==1.3.0", *pins]
     assert "pip==21.3.1" in chunks["gpu-stack-pip"]["name"]
+
+
+LOCAL = "/var/cache/jetson-array/install-package"
+
+
+def _sources(chunk: dict[str, Any]) -> list[str]:
+    """The files a pkg.installed (sources:) or file.managed (source:) state takes."""
+    if chunk["state"] == "pkg":
+        return [path for entry in chunk.get("sources", []) for path in entry.values()]
+    return [chunk["source"]] if chunk["state"] == "file" and chunk.get("source") else []
+
+
+def test_every_artifact_is_installed_from_the_verified_local_copy(gpu_node):
+    """No race with the share: dpkg and pip get the root-owned copies install_package.verify hashed."""
+    node, chunks = gpu_node
+    package_dir = nodetable.pillar_for(nodetable.load(), node)["gpu_stack"]["package_dir"]
+    sources = {i: _sources(c) for i, c in gpu_states(chunks).items() if i.startswith("gpu-stack-")}
+    files = [path for paths in sources.values() for path in paths]
+    assert len(files) >= 10, sources  # repo deb, cuDNN debs, Python debs, every wheel
+    assert all(path.startswith(LOCAL + "/") for path in files), sources
+    assert not any(package_dir in path for path in files)
+    assert {"local": LOCAL} in chunks[VERIFIED]["install_package.verify"]
+    assert chunks[VERIFIED]["unless"][0]["local"] == LOCAL
+
+
+def test_nvpmodel_mode_reaches_the_shell_only_quoted(tmp_path):
+    hostile = "2; touch /tmp/p"
+    chunks = render(tmp_path, "astro1", table=LAB_TABLE, tegra=None,
+                    site={"gpu_stack": {"install_without_gpu": True, "nvpmodel_mode": hostile}})
+    state = chunks["gpu-stack-nvpmodel"]
+    assert state["name"] == "nvpmodel -m '2; touch /tmp/p'"
+    assert state["unless"].endswith("grep -qxF -- '2; touch /tmp/p'")
 
 
 def test_non_gpu_node_gets_no_gpu_state(tmp_path):
@@ -351,6 +384,23 @@ def test_fixture_diagnosenet_repo_holds_the_capture_tools(fixture_package):
     tree = fixtures._git(out / "diagnosenet.git", "ls-tree", "-r", revision)
     for tool in ("enerGyPU/dataCapture/enerGyPU_record-jetson.sh", "enerGyPU/dataCapture/tegrastats"):
         assert "100755 blob" in next(line for line in tree.splitlines() if line.endswith(tool))
+
+
+def test_fixture_package_is_sealed_root_owned(tmp_path):
+    """The lab's package, like the array's, cannot be changed by the nodes' user."""
+    from lab import install_package
+
+    package = tmp_path / "pkg"
+    (package / "wheelhouse").mkdir(parents=True)
+    wheel = package / "wheelhouse" / "x.whl"
+    wheel.write_bytes(b"x")
+    for path in (package, package / "wheelhouse", wheel):
+        os.chown(path, 1000, 1000)
+        path.chmod(0o777)
+    install_package.seal(package)
+    for path in (package, package / "wheelhouse", wheel):
+        info = path.stat()
+        assert (info.st_uid, info.st_gid, info.st_mode & 0o022) == (0, 0, 0), path
 
 
 def test_fixture_build_is_deterministic(fixture_package, tmp_path):

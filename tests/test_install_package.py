@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import os
 import re
 import subprocess
 import sys
@@ -101,6 +102,7 @@ def test_extra_files_are_reported_but_do_not_fail(package):
 
 
 def test_hashes_are_cached_until_the_file_changes(package, tmp_path, monkeypatch):
+    """Operator CLI (no local copy): hashed in place, cached by size and mtime."""
     root, manifest = package
     cache_file = str(tmp_path / "cache" / "sha256.json")
     calls: list[str] = []
@@ -113,6 +115,120 @@ def test_hashes_are_cached_until_the_file_changes(package, tmp_path, monkeypatch
     (root / "libcudnn6_6.0.21-1+cuda8.0_arm64.deb").write_bytes(b"swapped!")
     report = ip.check_directory(str(root), manifest, "3.1", cache=ip.HashCache(cache_file))
     assert len(calls) == 4 and report["corrupt"][0]["file"].startswith("libcudnn6_")
+
+
+CUDNN = "libcudnn6_6.0.21-1+cuda8.0_arm64.deb"
+
+
+def _swap_keeping_size_and_mtime(path: Path, data: bytes) -> None:
+    """What the owner of a file on the share can do: other bytes, same size, mtime restored."""
+    info = path.stat()
+    assert len(data) == info.st_size
+    path.write_bytes(data)
+    os.utime(path, ns=(info.st_atime_ns, info.st_mtime_ns))
+
+
+def test_swapped_file_with_size_and_mtime_restored_is_never_installed(package, tmp_path):
+    """On a node, the artifacts are copied to a root-owned directory and the COPY is hashed."""
+    root, manifest = package
+    cache = str(tmp_path / "cache" / "sha256.json")
+    local = tmp_path / "local"
+    first = ip.check_directory(str(root), manifest, "3.1", cache=ip.HashCache(cache), local=str(local))
+    assert first["result"] is True, first["comment"]
+    assert {p.relative_to(local).as_posix() for p in local.rglob("*") if p.is_file()} == set(FILES)
+    assert (local.stat().st_mode & 0o777, local.stat().st_uid) == (0o700, os.geteuid())
+    _swap_keeping_size_and_mtime(root / CUDNN, b"evil!")
+    # a node holding the verified copy keeps it: what it installs is the manifest's file
+    kept = ip.check_directory(str(root), manifest, "3.1", cache=ip.HashCache(cache), local=str(local))
+    assert kept["result"] is True and (local / CUDNN).read_bytes() == b"cudnn"
+    # a node without the copy (new, or its copy wiped) refuses the swapped file and keeps no copy
+    fresh = tmp_path / "fresh"
+    report = ip.check_directory(str(root), manifest, "3.1", cache=ip.HashCache(cache), local=str(fresh))
+    assert report["result"] is False and [c["file"] for c in report["corrupt"]] == [CUDNN]
+    assert f"corrupt: {CUDNN} has sha256 {sha(b'evil!')}" in report["comment"]
+    assert not (fresh / CUDNN).exists() and not list(fresh.rglob("*.part"))
+
+
+def test_a_tampered_local_copy_is_copied_again(package, tmp_path):
+    root, manifest = package
+    cache, local = str(tmp_path / "cache.json"), tmp_path / "local"
+    ip.check_directory(str(root), manifest, "3.1", cache=ip.HashCache(cache), local=str(local))
+    (local / CUDNN).write_bytes(b"broken copy")
+    report = ip.check_directory(str(root), manifest, "3.1", cache=ip.HashCache(cache), local=str(local))
+    assert report["result"] is True and (local / CUDNN).read_bytes() == b"cudnn"
+
+
+@pytest.mark.parametrize("kind", ["symlink", "group-readable"])
+def test_local_copy_directory_must_be_root_only(package, tmp_path, kind):
+    root, manifest = package
+    local = tmp_path / "local"
+    if kind == "symlink":
+        (tmp_path / "elsewhere").mkdir(mode=0o700)
+        local.symlink_to(tmp_path / "elsewhere")
+    else:
+        local.mkdir()
+        local.chmod(0o750)
+    with pytest.raises(ip.LocalCopyError, match="mode 0700, not a symlink"):
+        ip.check_directory(str(root), manifest, "3.1", local=str(local))
+    assert not list((tmp_path / "elsewhere").rglob("*")) if kind == "symlink" else not list(local.iterdir())
+
+
+def _salt_module(monkeypatch, tmp_path: Path, stack: dict, mounts: list[dict]) -> None:
+    """The module's Salt dunders over a plain pillar dict (``pillar.get`` with colon paths)."""
+    pillar = {"gpu_stack": stack, "nfs": {"client": {"mounts": mounts}}}
+
+    def pillar_get(key, default=None, **_kwargs):
+        value = pillar
+        for part in key.split(":"):
+            if not isinstance(value, dict) or part not in value:
+                return default
+            value = value[part]
+        return value
+
+    monkeypatch.setattr(ip, "__salt__", {"pillar.get": pillar_get}, raising=False)
+    monkeypatch.setattr(ip, "__opts__", {"cachedir": str(tmp_path / "minion-cache")}, raising=False)
+
+
+def test_a_dead_package_master_fails_fast_naming_master_and_path(package, tmp_path, monkeypatch):
+    """The share is probed in a subprocess with a timeout before the minion reads it."""
+    root, manifest = package
+    mount = str(root.parent)
+    stack = {"jetpack": "3.1", "package_dir": str(root), "package_mount": mount,
+             "jetpacks": {"3.1": {"artifacts": manifest}}}
+    _salt_module(monkeypatch, tmp_path, stack,
+                 [{"index": 1, "master": "astro15", "server_ip": "10.10.0.115", "path": mount}])
+    monkeypatch.setattr(ip, "PROBE", ["sh", "-c", "sleep 30", "probe"])  # a hard mount of a dead server
+
+    def never(*_args, **_kwargs):
+        raise AssertionError("the share was read although the probe did not answer")
+
+    monkeypatch.setattr(ip, "check_directory", never)
+    monkeypatch.setattr(ip, "PROBE_TIMEOUT", 0.5)
+    local = str(tmp_path / "local")
+    report = ip.verify(local=local)
+    assert report["result"] is False
+    assert (f"the share of astro15 (10.10.0.115) at {mount} does not answer (no answer within 0.5 s)"
+            in report["comment"])
+    assert not os.path.exists(local)
+
+
+def test_the_probe_answers_for_a_live_filesystem_and_names_a_missing_path(tmp_path):
+    assert ip.probe(str(tmp_path)) is None
+    assert "No such file" in ip.probe(str(tmp_path / "gone"))
+
+
+def test_ok_reads_only_the_local_copies(package, tmp_path, monkeypatch):
+    root, manifest = package
+    stack = {"jetpack": "3.1", "package_dir": str(root), "jetpacks": {"3.1": {"artifacts": manifest}}}
+    _salt_module(monkeypatch, tmp_path, stack, [])
+    local = str(tmp_path / "local")
+    assert ip.ok(local=local) is False
+    assert ip.verify(local=local)["result"] is True
+    for name in FILES:
+        (root / name).unlink()  # the share gone: the verified copies are enough
+    assert ip.ok(local=local) is True
+    os.chmod(local, 0o755)
+    assert ip.ok(local=local) is False
 
 
 @pytest.mark.parametrize(
@@ -178,6 +294,36 @@ def test_unknown_python_source_is_named():
         ip.compose(stack, "3.1")
 
 
+def _anchors(markdown: str) -> set[str]:
+    """GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens."""
+    heads = re.findall(r"^#+ (.+)$", markdown, flags=re.M)
+    return {re.sub(r"[^a-z0-9 -]", "", h.strip().lower()).replace(" ", "-") for h in heads}
+
+
+def test_artifacts_nobody_publishes_are_site_builds_with_a_recipe():
+    """TF 1.3 for Python 3.6 on the TX2 and Python 3.6.15 debs for xenial arm64 do not exist publicly."""
+    recipes = _anchors((REPO / "docs" / "gpu-stack.md").read_text())
+    for jetpack in ("3.1", "3.3"):
+        by_role = {a["role"]: a for a in ip.compose(GPU, jetpack)}
+        assert by_role["tensorflow-wheel"].get("site_build"), f"JetPack {jetpack}: the cp36 TF wheel"
+        assert by_role["python-deb"].get("site_build"), f"JetPack {jetpack}: the xenial Python 3.6 debs"
+    marked = [a for jp in GPU["jetpacks"] for a in ip.compose(GPU, jp) if a.get("site_build")]
+    assert not [a["file"] for a in marked if a["site_build"] not in recipes], "recipe missing in docs/gpu-stack.md"
+    nvidia = ip.compose(GPU, "4.2")[-len(GPU["wheelhouse"]) - 1]
+    assert nvidia["role"] == "tensorflow-wheel" and not nvidia.get("site_build")  # NVIDIA's own wheel
+
+
+def test_a_missing_site_build_says_where_its_recipe_is(package):
+    root, manifest = package
+    manifest.append({"file": "tensorflow-1.3.0-cp36-cp36m-linux_aarch64.whl", "role": "tensorflow-wheel",
+                     "sha256": None, "site_build": "site-build-tensorflow-wheels-for-python-36"})
+    report = ip.check_directory(str(root), manifest, "3.1")
+    assert ("missing: tensorflow-1.3.0-cp36-cp36m-linux_aarch64.whl (role tensorflow-wheel) (site build: "
+            "see docs/gpu-stack.md#site-build-tensorflow-wheels-for-python-36)") in report["comment"]
+    with pytest.raises(ip.ManifestError, match="'site_build' must be a section anchor"):
+        ip.check_manifest([{**manifest[-1], "site_build": "see; rm -rf /"}])
+
+
 def test_gpu_pillar_has_no_yaml_anchors():
     """Salt merges pillar in place: a mapping shared through an alias would take every override twice."""
     text = (PILLAR / "gpu.sls").read_text()
@@ -185,7 +331,7 @@ def test_gpu_pillar_has_no_yaml_anchors():
 
 
 def test_wheelhouse_pins_diagnosenet_prerequisites():
-    """SPEC.md §2 item 7: DiagnoseNET's pins, keras 2.1.3, mpi4py; pip pinned for Python 3.6."""
+    """DiagnoseNET's pins, keras 2.1.3, mpi4py; pip pinned for Python 3.6."""
     pins = {a["requirement"] for a in GPU["wheelhouse"] if a.get("requirement")}
     spec = {
         "numpy==1.15.4",
@@ -245,6 +391,7 @@ def test_salt_function_reads_the_unmasked_pillar(package, tmp_path):
     doc = {
         "gpu_stack": {
             "package_dir": str(root),
+            "package_mount": str(root.parent),  # probed before the package is read
             "jetpack": "3.1",
             "wheelhouse": [],
             # over pillar/gpu.sls: JetPack 3.1's Python source brings no deb of its own here
@@ -253,7 +400,8 @@ def test_salt_function_reads_the_unmasked_pillar(package, tmp_path):
         }
     }
     (site / "site.sls").write_text(yaml.safe_dump(doc))
-    report = call("astro0", "ubuntu1604-aarch64", "install_package.verify", pillar_roots=[PILLAR, site])
+    local = str(tmp_path / "local")
+    report = call("astro0", "ubuntu1604-aarch64", "install_package.verify", pillar_roots=[PILLAR, site], local=local)
     assert report["result"] is True, report["comment"]
     assert report["directory"] == str(root)
-    assert call("astro0", "ubuntu1604-aarch64", "install_package.ok", pillar_roots=[PILLAR, site])
+    assert call("astro0", "ubuntu1604-aarch64", "install_package.ok", pillar_roots=[PILLAR, site], local=local)

@@ -388,3 +388,77 @@ def test_reapply_repairs_the_sabotage(cluster: dict[str, Any], sabotaged: dict[s
     code, report = _suite("repaired")
     failing = {n: h["first_failure"] for n, h in report["hosts"].items() if h["status"] != "passed"}
     assert not failing and code == 0, f"the suite still fails after the re-apply: {failing}"
+
+
+# --- Attacks on what root installs or publishes: a swapped file of the install package, a ----
+# --- symlinked public key. Each is refused by the state on the right node, naming it. -------
+
+def _apply_sls(node: str, sls: str) -> converge.NodeResult:
+    reply = master.run_job([node], "state.apply", sls, label=f"state.apply {sls} on {node}")
+    return converge.summarise(node, reply.get(node, "minion did not return"))
+
+
+def _ssh_root(node: str, command: str, what: str) -> None:
+    run(["ssh", "-F", str(validate.keys.SSH_CONFIG), "-o", "ControlMaster=no", node, command], what=what)
+
+
+def test_swapped_package_file_with_mtime_restored_is_refused(cluster: dict[str, Any]) -> None:
+    """On the package master, a file of the install package gets other bytes of the same size
+    and its old mtime. A node that copies the package afterwards (new, or its copies wiped)
+    refuses it in the gate state, naming the file; a node holding its verified copy keeps
+    installing that copy; with the file restored, the node converges."""
+    from shlex import quote
+
+    owner = cluster["install_package"]["master"]
+    stack = master.salt(owner, "pillar.get", "gpu_stack", "unmask=True")[owner]
+    artifact = next(a["file"] for a in stack["jetpacks"][str(stack["jetpack"])]["artifacts"] if a["role"] == "cudnn")
+    path, saved = quote(f"{stack['package_dir']}/{artifact}"), quote(f"/root/{Path(artifact).name}.saved")
+    names = table.names(cluster)
+    victim = next(n for n in names if n not in cluster["masters"])
+    keeper = next(n for n in names if n not in (victim, owner))
+    local = "/var/cache/jetson-array/install-package"
+    _ssh_root(owner, f"cp -p {path} {saved} && head -c $(stat -c %s {path}) /dev/urandom > {path}.x "
+                     f"&& cat {path}.x > {path} && rm {path}.x && touch -r {saved} {path}",
+              what=f"swap {artifact} on {owner}")
+    try:
+        _ssh_root(victim, f"rm -rf {local}", what=f"wipe the local copies on {victim}")
+        refused = _apply_sls(victim, "gpu_stack")
+        gate = refused.failed.get("gpu-stack-install-package-verified", "")
+        assert f"corrupt: {artifact} has sha256" in gate, (
+            f"{victim}: the gate did not refuse the swapped {artifact}: {refused.failed or 'no failed state'}")
+        left = _on_nodes([victim], f"ls {quote(local + '/' + artifact)} 2>&1 || true")[victim]
+        assert "No such file" in left, f"{victim}: a copy of the swapped file was kept: {left}"
+        kept = _apply_sls(keeper, "gpu_stack")
+        assert not kept.failed and not kept.changed, f"{keeper}: {kept.failed or kept.changed}"
+    finally:
+        _ssh_root(owner, f"cat {saved} > {path} && touch -r {saved} {path} && rm {saved}",
+                  what=f"restore {artifact} on {owner}")
+    repaired = _apply_sls(victim, "gpu_stack")
+    assert not repaired.failed, f"{victim}: the restored package does not converge: {repaired.failed}"
+
+
+def test_symlinked_public_key_is_refused_and_never_published(cluster: dict[str, Any]) -> None:
+    """The cluster user points ~/.ssh/id_<type>.pub at /etc/shadow: the state refuses it naming
+    the node, the mine keeps the checked copy, no authorized_keys gets a line of the file."""
+    user = cluster["user"]["name"]
+    key_type = yaml.safe_load((LAB.parent / "formulas" / "ssh_mesh" / "defaults.yaml").read_text())
+    pub = f"/home/{user}/.ssh/id_{key_type['ssh_mesh']['key_type']}.pub"
+    names = table.names(cluster)
+    victim, other = names[-1], names[0]
+    _ssh_root(victim, f"cp -p {pub} /root/pub.saved && runuser -u {user} -- ln -sfn /etc/shadow {pub}",
+              what=f"symlink {pub} on {victim}")
+    try:
+        refused = _apply_sls(victim, "ssh_mesh")
+        why = refused.failed.get("ssh-mesh-user-key-published", "")
+        assert f"ssh_mesh on {victim}: {pub} is a symbolic link" in why, (
+            f"{victim}: the symlinked key was not refused by name: {refused.failed or 'no failed state'}")
+        master.salt(victim, "mine.update")
+        mine = master.salt(other, "mine.get", victim, "ssh_mesh_user_keys")
+        assert "root:" not in str(mine) and "ssh-" in str(mine), f"the mine holds: {mine}"
+        assert not _apply_sls(other, "ssh_mesh").failed
+        leaked = _on_nodes(names, f"grep -c '^root:\\|:::' /home/{user}/.ssh/authorized_keys || true")
+        assert all(count.strip() == "0" for count in leaked.values()), f"lines of /etc/shadow: {leaked}"
+    finally:
+        _ssh_root(victim, f"rm -f {pub} && cp -p /root/pub.saved {pub} && rm /root/pub.saved",
+                  what=f"restore {pub} on {victim}")
+    assert not _apply_sls(victim, "ssh_mesh").failed

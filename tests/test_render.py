@@ -12,6 +12,7 @@ from saltrender import PILLAR, PLATFORMS, REPO, RenderError, by_id, call, conten
 sys.path[:0] = [str(PILLAR), str(REPO / "tools")]
 import mesh_keys  # noqa: E402
 import nodetable  # noqa: E402
+from test_ssh_mesh_module import public_key  # noqa: E402
 
 TABLES = {"real": None, "table5": REPO / "tests" / "data" / "table5.yaml"}
 
@@ -88,16 +89,16 @@ def test_collected_keys_in_the_site_pillar_build_the_mesh_files_without_a_mine(t
     pillar/top.sls and the formula's map; no guard, both files list every node's keys."""
     cluster = nodetable.load()
     keys = {row["name"]: {
-        mesh_keys.USER_KEYS: {"mpiuser": {"id_ed25519.pub": f"ssh-ed25519 U{row['number']} x"}},
-        mesh_keys.HOST_KEYS: {"ssh_host_ed25519_key.pub": f"ssh-ed25519 H{row['number']} root@x"},
+        mesh_keys.USER_KEYS: {"mpiuser": {"mpiuser.pub": public_key(f"U{row['number']}") + " x"}},
+        mesh_keys.HOST_KEYS: {"ssh_host_ed25519_key.pub": public_key(f"H{row['number']}") + " root@x"},
     } for row in cluster["nodes"]}
     mesh_keys.write(tmp_path / mesh_keys.PILLAR_FILE, keys)
     chunks = by_id(lowstate("astro0", "debian12-x86_64", pillar_roots=(PILLAR, tmp_path)))
     assert "ssh-mesh-mine-has-keys" not in chunks
     authorized = contents(chunks["ssh-mesh-authorized-keys"]).splitlines()[1:]
-    assert authorized == [f"ssh-ed25519 U{r['number']} mpiuser@{r['name']}" for r in cluster["nodes"]]
+    assert authorized == [public_key(f"U{r['number']}") + f" mpiuser@{r['name']}" for r in cluster["nodes"]]
     known = contents(chunks["ssh-mesh-known-hosts"]).splitlines()[1:]
-    assert known == [f"{r['name']},{r['ip']} ssh-ed25519 H{r['number']}" for r in cluster["nodes"]]
+    assert known == [f"{r['name']},{r['ip']} " + public_key(f"H{r['number']}") for r in cluster["nodes"]]
 
 
 @pytest.mark.parametrize("mount_now", [True, False])

@@ -25,6 +25,7 @@ sys.path.insert(0, str(SSH_DIR))
 import configure  # noqa: E402
 import mesh_keys  # noqa: E402
 import roster  # noqa: E402
+from test_ssh_mesh_module import public_key  # noqa: E402
 
 GOLDEN_MASTER = REPO / "tools" / "bootstrap" / "master.conf.example"
 TABLES = {"real": None, "table5": REPO / "tests" / "data" / "table5.yaml"}
@@ -248,8 +249,8 @@ def managed_contents(states: dict, name: str) -> object:
 
 # --- tools/mesh_keys.py: the mesh keys for the agentless path -------------------------
 
-HOST = {"ssh_host_ed25519_key.pub": "ssh-ed25519 HOSTKEY root@x"}
-USER = {"mpiuser": {"id_ed25519.pub": "ssh-ed25519 USERKEY mpiuser@x"}}
+HOST = {"ssh_host_ed25519_key.pub": f"{public_key('host')} root@x"}
+USER = {"mpiuser": {"mpiuser.pub": f"{public_key('user')} mpiuser@x"}}
 
 
 def test_mesh_keys_are_kept_in_roster_order_when_every_node_answers() -> None:

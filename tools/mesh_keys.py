@@ -2,8 +2,10 @@
 
 salt-ssh has no Salt mine, so the ssh_mesh formula cannot read the other nodes' keys from it.
 This asks every roster node for ``ssh_mesh.published`` (its mesh mine functions, run on the
-node) and writes the answers, public keys only, to ``ssh_mesh_keys.sls`` in the site pillar
-root as ``ssh_mesh:keys``; the formula then builds authorized_keys and ssh_known_hosts from it.
+node: the root-owned copy of the user's checked public key that state ssh_mesh.keys wrote, and
+the host keys) and writes the answers to ``ssh_mesh_keys.sls`` in the site pillar root as
+``ssh_mesh:keys``, keeping only lines that parse as public keys (the same rule as the formula's);
+the formula then builds authorized_keys and ssh_known_hosts from it.
 
     cd ~/jetson-ssh                                   # the config dir of configure.py ssh
     salt-ssh 'astro*' state.apply ssh_mesh.keys       # each node makes its user keypair
@@ -54,14 +56,17 @@ def site_pillar(master: dict[str, Any]) -> Path:
     return Path(master["pillar_roots"]["base"][-1])
 
 
-def cluster_user(master: dict[str, Any]) -> str:
-    """The cluster user of the node table the master config names."""
-    return roster.nodetable().load(master.get("jetson_node_table"))["user"]["name"]
+def cluster_user(master: dict[str, Any]) -> tuple[str, str]:
+    """The cluster user of the node table the master config names, and its published key copy."""
+    table = roster.nodetable()
+    cluster = table.load(master.get("jetson_node_table"))
+    mesh = table.pillar_for(cluster, cluster["nodes"][0]["name"])["ssh_mesh"]
+    return mesh["user"], mesh["published_key"]
 
 
-def ask(config_dir: Path, user: str, salt_ssh: str, extra: list[str]) -> dict[str, Any]:
+def ask(config_dir: Path, user: tuple[str, str], salt_ssh: str, extra: list[str]) -> dict[str, Any]:
     """Every roster node's ssh_mesh.published, through salt-ssh run from the config dir."""
-    cmd = [salt_ssh, "--out", "json", "--static", *extra, "*", "ssh_mesh.published", user]
+    cmd = [salt_ssh, "--out", "json", "--static", *extra, "*", "ssh_mesh.published", *user]
     result = subprocess.run(cmd, cwd=config_dir, capture_output=True, text=True, timeout=900)
     try:
         return json.loads(result.stdout)
@@ -70,21 +75,32 @@ def ask(config_dir: Path, user: str, salt_ssh: str, extra: list[str]) -> dict[st
                             f"{(result.stderr or result.stdout).strip()[-2000:]}") from err
 
 
+def _keys_only(data: dict[str, Any], name: str) -> dict[str, Any]:
+    """``data`` with every key file reduced to the lines that parse as public keys."""
+    users = {user: {fname: "\n".join(MESH.key_lines(text, f"user key of {name}")) for fname, text in files.items()}
+             for user, files in (data[USER_KEYS] or {}).items()}
+    hosts = {fname: "\n".join(MESH.key_lines(text, f"host key {fname} of {name}"))
+             for fname, text in (data[HOST_KEYS] or {}).items() if fname.endswith(".pub")}
+    return {USER_KEYS: users, HOST_KEYS: hosts}
+
+
 def check(names: list[str], answers: dict[str, Any]) -> dict[str, Any]:
-    """The keys per node in roster order; every problem named by node, all at once."""
-    problems = []
+    """The keys per node in roster order, public key lines only; every problem named by node, all at once."""
+    problems, keys = [], {}
     for name in names:
         data = answers.get(name)
         if not isinstance(data, dict) or not {USER_KEYS, HOST_KEYS} <= set(data):
             problems.append(f"{name}: no keys, salt-ssh said: {str(data)[:300]}")
-        elif not any(key for per_user in data[USER_KEYS].values() for key in per_user.values()):
+            continue
+        keys[name] = _keys_only(data, name)
+        if not any(key for per_user in keys[name][USER_KEYS].values() for key in per_user.values()):
             problems.append(f"{name}: the cluster user has no key yet "
                             "(salt-ssh '<node>' state.apply ssh_mesh.keys)")
-        elif not any(fname.endswith(".pub") and key for fname, key in data[HOST_KEYS].items()):
+        elif not any(keys[name][HOST_KEYS].values()):
             problems.append(f"{name}: no public host key in /etc/ssh")
     if problems:
         raise MeshKeysError("; ".join(problems))
-    return {name: answers[name] for name in names}
+    return keys
 
 
 def write(path: Path, keys: dict[str, Any]) -> None:

@@ -56,13 +56,16 @@ def _users(pillar: dict[str, Any]) -> dict[str, str]:
     user = shlex.quote(pillar["cluster_user"]["name"])
     home, key = user_paths(pillar)
     files = [home, f"{home}/.ssh", key, f"{key}.pub", f"{home}/.ssh/authorized_keys"]
-    known_hosts = pillars.formula(pillar, "ssh_mesh")["known_hosts_file"]
+    mesh = pillars.formula(pillar, "ssh_mesh")
+    known_hosts = mesh["known_hosts_file"]
     return {
         "passwd": f"getent passwd {user}",
         "groups": f"id -Gn {user}",
         "passwd_status": f"passwd -S {user}",
         "user_files": "stat -c '%n %a %U %G' " + shlex.join(files),
-        "user_key": f"cat {shlex.quote(key)}.pub",
+        # the root-owned copy the mine publishes, never the user's file (a link there would make
+        # this root probe read what it points at: user_files shows the file's own type and owner)
+        "user_key": f"cat {shlex.quote(mesh['published_key'])}",
         "authorized_keys": "cat " + shlex.quote(f"{home}/.ssh/authorized_keys"),
         "known_hosts": f"cat {shlex.quote(known_hosts)}",
     }

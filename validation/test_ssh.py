@@ -1,5 +1,7 @@
-"""SSH: authorized_keys holds exactly the cluster's keys, every node's host keys are known,
-and the user reaches its peers with strict host key checking and no prompt."""
+"""SSH: authorized_keys holds exactly the cluster's keys (as published: the root-owned copy of
+each node's checked key) and the pillar's extra keys, every node's host keys and the extra
+known hosts are pinned, and the user reaches its peers with strict host key checking and no
+prompt."""
 
 from typing import Any
 
@@ -10,12 +12,15 @@ from validation.session import Node, State
 def test_authorized_keys_hold_exactly_the_cluster_keys(node: Node, state: State, record: Any) -> None:
     have = parse.key_lines(node.probe("authorized_keys").out)
     table = [peer["name"] for peer in node.pillar["ssh_mesh"]["peers"]]
+    extra = {parse.key_of(line) for line in node.formula("ssh_mesh")["extra_authorized_keys"]}
     known = {name: parse.key_of(state.node(name).probe("user_key").out) for name in state.reachable()}
-    record(keys=len(have), nodes=len(table))
-    wrong = [f"{len(have)} keys for {len(table)} nodes"] if len(have) != len(table) else []
+    record(keys=len(have), nodes=len(table), extra=len(extra))
+    want = len(table) + len(extra)
+    wrong = [f"{len(have)} keys for {len(table)} nodes + {len(extra)} extra"] if len(have) != want else []
     keys = {key for _comment, key in have}
     wrong += [f"{peer}'s key is missing" for peer, key in known.items() if key and key not in keys]
-    foreign = keys - {key for key in known.values() if key}
+    wrong += [f"extra key {key[:40]}... is missing" for key in sorted(extra - keys)]
+    foreign = keys - {key for key in known.values() if key} - extra
     if len(known) == len(table):  # every node was reached: any other key is foreign
         wrong += [f"foreign key {key[:40]}..." for key in sorted(foreign)]
     assert not wrong, f"{node.name}: authorized_keys of {node.user}: " + "; ".join(wrong)
@@ -35,6 +40,10 @@ def test_known_hosts_pin_every_node_by_name_and_ip(node: Node, state: State, rec
                 wrong.append(f"{host} missing")
             elif actual and not actual <= pinned[host]:
                 wrong.append(f"{host} pins other keys than {peer['name']} has")
+    for entry in node.formula("ssh_mesh")["extra_known_hosts"]:
+        key = parse.key_of(entry["key"])
+        wrong += [f"{host} (extra) does not pin {key[:40]}..." for host in entry["names"]
+                  if key not in pinned.get(host, set())]
     record(pinned_hosts=len(pinned))
     assert not wrong, f"{node.name}: {path}: " + "; ".join(wrong)
 

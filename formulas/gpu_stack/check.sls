@@ -1,5 +1,7 @@
 {#- The gate every GPU state requires: the flashed L4T matches pillar's JetPack, and the install
-    package on the NFS share is present and matches its manifest. A failure here changes nothing. #}
+    package on the NFS share is present and matches its manifest. install_package.verify copies
+    each artifact into a root-owned local directory and hashes the copy; the states install
+    only from those copies, never from the share. A failure here changes nothing. #}
 {%- from "gpu_stack/map.jinja" import gpu_stack with context %}
 {%- set platform = salt["jetpack.check"](gpu_stack, grains.get("tegra", {}), grains.id) %}
 {%- set mounts = salt["pillar.get"]("nfs:client:mounts", []) %}
@@ -26,13 +28,15 @@ gpu-stack-install-package-verified:
 gpu-stack-install-package-verified:
   module.run:
     - install_package.verify:
-      - directory: {{ gpu_stack.package_dir }}
+      - directory: {{ gpu_stack.package_dir | yaml_dquote }}
       - jetpack: {{ gpu_stack.jetpack | string | yaml_dquote }}
-    # Quiet when all is well (no changes on re-apply); the report is shown only on failure.
+      - local: {{ gpu_stack.local_dir | yaml_dquote }}
+    # Quiet when every local copy is verified (no change, nothing read on the share on re-apply).
     - unless:
       - fun: install_package.ok
-        directory: {{ gpu_stack.package_dir }}
+        directory: {{ gpu_stack.package_dir | yaml_dquote }}
         jetpack: {{ gpu_stack.jetpack | string | yaml_dquote }}
+        local: {{ gpu_stack.local_dir | yaml_dquote }}
     - require:
       - test: gpu-stack-jetpack-matches
       - mount: nfs-client-mount-{{ mount.index }}

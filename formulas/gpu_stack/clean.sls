@@ -1,6 +1,7 @@
-{#- Undo gpu_stack: the environment files, the virtualenv, the wheel cache, the CUDA link and the
-    packages installed from the install package. Distribution packages (Open MPI, gnupg) and the
-    Python debs stay: other software may use them. #}
+{#- Undo gpu_stack: the environment files, the virtualenv, the wheel cache, the verified local
+    copies of the install package, the CUDA link and the packages installed from the install
+    package. Distribution packages (Open MPI, gnupg) and the Python debs stay: other software
+    may use them. #}
 {%- from "gpu_stack/map.jinja" import gpu_stack, jp, manifest with context %}
 
 gpu-stack-clean-files:
@@ -10,6 +11,7 @@ gpu-stack-clean-files:
       - {{ gpu_stack.ldconf_file }}
       - {{ gpu_stack.venv }}
       - {{ gpu_stack.wheel_cache }}
+      - {{ gpu_stack.local_dir }}
 
 gpu-stack-clean-cuda-link:
   file.absent:

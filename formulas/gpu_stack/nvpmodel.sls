@@ -1,6 +1,7 @@
 {#- The TX2 power mode from pillar, where the L4T tool exists (not in containers or VMs). #}
 {%- from "gpu_stack/map.jinja" import gpu_stack with context %}
 {%- set mode = gpu_stack.nvpmodel_mode %}
+{#- The mode reaches the shell only quoted (a pillar value is never shell code). #}
 
 include:
   - gpu_stack.check
@@ -9,10 +10,10 @@ include:
 
 gpu-stack-nvpmodel:
   cmd.run:
-    - name: nvpmodel -m {{ mode }}
+    - name: nvpmodel -m {{ mode | string | quote }}
     - onlyif: command -v nvpmodel
     # `nvpmodel -q` ends with the mode number.
-    - unless: nvpmodel -q 2>/dev/null | tail -n 1 | grep -qx '{{ mode }}'
+    - unless: nvpmodel -q 2>/dev/null | tail -n 1 | grep -qxF -- {{ mode | string | quote }}
     - require:
       - test: gpu-stack-jetpack-matches
 {%- endif %}

@@ -7,12 +7,12 @@
 hosts-hostname-file:
   file.managed:
     - name: /etc/hostname
-    - contents: {{ hosts.hostname }}
+    - contents: {{ hosts.hostname | yaml_dquote }}
 
 hosts-hostname-live:
   cmd.run:
-    - name: hostname {{ hosts.hostname }}
-    - unless: test "$(hostname)" = "{{ hosts.hostname }}"
+    - name: hostname {{ hosts.hostname | quote }}
+    - unless: test "$(hostname)" = {{ hosts.hostname | quote }}
     - require:
       - file: hosts-hostname-file
 
@@ -21,6 +21,12 @@ hosts-hostname-live:
 {%- for entry in hosts.entries %}
 {%-   do lines.append(entry.ip ~ " " ~ entry.name) %}
 {%- endfor %}
+{#- Kept besides the table's (a whole file): e.g. the salt-master; IPv4 + host names checked by the
+    module, a table name refused (it resolves to its table IP only); a bad entry stops the render. #}
+{%- set extra = salt["ssh_mesh.extra_hosts"](hosts.extra_entries, hosts.entries | map(attribute="name") | list) %}
+{%- if extra %}
+{%-   do lines.extend(["# pillar hosts:extra_entries"] + extra) %}
+{%- endif %}
 hosts-file:
   file.managed:
     - name: {{ hosts.file }}

@@ -3,6 +3,10 @@
 {%- set home = salt["user.info"](ssh_mesh.user).get("home", "/home/" ~ ssh_mesh.user) %}
 {%- set authorized = salt["ssh_mesh.authorized_keys"](ssh_mesh.peers, ssh_mesh.user, ssh_mesh["keys"]) %}
 {%- set known = salt["ssh_mesh.known_hosts"](ssh_mesh.peers, ssh_mesh["keys"]) %}
+{#- Kept besides the cluster's (both files are whole files): an operator's key, the salt-master's
+    host key... each checked as a public key by the module; a bad entry stops the render, named. #}
+{%- set extra_authorized = salt["ssh_mesh.extra_authorized_keys"](ssh_mesh.extra_authorized_keys) %}
+{%- set extra_known = salt["ssh_mesh.extra_known_hosts"](ssh_mesh.extra_known_hosts) %}
 {%- if ssh_mesh.peers and not (authorized and known) %}
 {#- No keys (no mine.update yet; under salt-ssh, which has no mine, no ssh_mesh:keys pillar from
     tools/mesh_keys.py) would empty both files and lock the cluster user out: refuse, and
@@ -25,7 +29,9 @@ include:
 ssh-mesh-authorized-keys:
   file.managed:
     - name: {{ home }}/.ssh/authorized_keys
-    - contents: {{ (["# Managed by Salt (formula ssh_mesh): the cluster's keys, from the mine."] + authorized) | json }}
+    - contents: {{ (["# Managed by Salt (formula ssh_mesh): the cluster's keys, from the mine."] + authorized
+                    + (["# pillar ssh_mesh:extra_authorized_keys"] + extra_authorized if extra_authorized else []))
+                   | json }}
     - user: {{ ssh_mesh.user }}
     - group: {{ ssh_mesh.user }}
     - mode: '0600'
@@ -35,7 +41,8 @@ ssh-mesh-authorized-keys:
 ssh-mesh-known-hosts:
   file.managed:
     - name: {{ ssh_mesh.known_hosts_file }}
-    - contents: {{ (["# Managed by Salt (formula ssh_mesh): host keys of every node, from the mine."] + known) | json }}
+    - contents: {{ (["# Managed by Salt (formula ssh_mesh): host keys of every node, from the mine."] + known
+                    + (["# pillar ssh_mesh:extra_known_hosts"] + extra_known if extra_known else [])) | json }}
     - user: root
     - group: root
     - mode: '0644'

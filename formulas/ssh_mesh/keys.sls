@@ -1,4 +1,7 @@
-{#- The node's own user keypair: generated on the node, never leaves it; its public half goes to the mine. #}
+{#- The node's own user keypair: generated on the node, never leaves it. Its public half goes to
+    the mine only through a root-owned copy (ssh_mesh:published_key) that ssh_mesh.publish writes
+    after checking the user's file: not a link, owned by the user, a regular small file, exactly
+    one public key line. The mine reads that copy, never a file the user can point elsewhere. #}
 {%- from tpldir ~ "/map.jinja" import ssh_mesh with context %}
 {%- set home = salt["user.info"](ssh_mesh.user).get("home", "/home/" ~ ssh_mesh.user) %}
 {%- set keyfile = home ~ "/.ssh/id_" ~ ssh_mesh.key_type %}
@@ -22,15 +25,45 @@ ssh-mesh-user-dir:
 
 ssh-mesh-user-key:
   cmd.run:
-    - name: ssh-keygen -q -t {{ ssh_mesh.key_type }} -N '' -C {{ ssh_mesh.user }}@{{ grains.id }} -f {{ keyfile }}
+    - name: ssh-keygen -q -t {{ ssh_mesh.key_type | quote }} -N '' -C {{ (ssh_mesh.user ~ "@" ~ grains.id) | quote }} -f {{ keyfile | quote }}
     - runas: {{ ssh_mesh.user }}
     - creates: {{ keyfile }}
     - require:
       - file: ssh-mesh-user-dir
       - pkg: ssh-mesh-packages
 
+{%- if not ssh_mesh.published_key %}
+{{ raise("pillar ssh_mesh:published_key is empty: is this minion in the node table?") }}
+{%- endif %}
+
+{%- if "ssh_mesh.publish" not in salt %}
+{#- `state.sls ssh_mesh.keys` (orch.rollout's first step) does not sync salt/_modules as a
+    highstate does: sync them here, once, and reload, so the checked publish below exists. #}
+
+ssh-mesh-custom-modules:
+  saltutil.sync_modules:
+    - refresh: True
+    - reload_modules: True
+    - require_in:
+      - module: ssh-mesh-user-key-published
+{%- endif %}
+
+ssh-mesh-user-key-published:
+  module.run:
+    - ssh_mesh.publish:
+      - user: {{ ssh_mesh.user | yaml_dquote }}
+      - source: {{ (keyfile ~ ".pub") | yaml_dquote }}
+      - dest: {{ ssh_mesh.published_key | yaml_dquote }}
+    - unless:
+      - fun: ssh_mesh.is_published
+        user: {{ ssh_mesh.user | yaml_dquote }}
+        source: {{ (keyfile ~ ".pub") | yaml_dquote }}
+        dest: {{ ssh_mesh.published_key | yaml_dquote }}
+    - require:
+      - cmd: ssh-mesh-user-key
+
 ssh-mesh-mine-update:
   module.run:
     - mine.update: []
     - onchanges:
-      - cmd: ssh-mesh-user-key
+      - module: ssh-mesh-user-key-published

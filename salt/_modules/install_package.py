@@ -13,8 +13,13 @@ what is missing, corrupt (sha256 differs) or unrecorded (sha256 null in pillar: 
 recorded the real file's hash yet). ``record`` prints the manifest with the hashes of a
 directory, to paste into pillar after checking the package came from a trusted source.
 
-Hashes are cached by (path, size, mtime) in the minion's cachedir, so a re-apply does not read
-1.3 GB over NFS again; a changed file is hashed again.
+On a node (``verify`` / ``ok``) nothing is trusted on the share: its files are writable by
+whoever owns them there, and size and mtime are theirs to set. Each artifact is copied into a
+root-owned local directory (``LOCAL_DIR``, 0700), the COPY is hashed, and the states install
+from the copy (no race with the share between check and install). The cache (path, size,
+mtime) covers only the root-owned copies, so a re-apply reads nothing over NFS once every copy
+is verified. The share is probed in a subprocess with a timeout first: a dead package master
+fails the state, naming it, instead of hanging the minion on the hard mount.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ import hashlib
 import json
 import os
 import re
+import stat
+import subprocess
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -35,6 +42,10 @@ RECORD_HINT = (
     "you trust, and write it into pillar gpu_stack:jetpacks:'{jetpack}':artifacts"
 )
 _CHUNK = 1 << 20
+SITE_BUILD_DOC = "docs/gpu-stack.md"  # where the recipe of each `site_build` artifact is
+LOCAL_DIR = "/var/cache/jetson-array/install-package"  # root-owned copies the states install from
+PROBE = ["stat", "-f", "--"]  # + the path: answers only when the NFS server does
+PROBE_TIMEOUT = 10  # seconds
 
 __virtualname__ = "install_package"
 
@@ -67,7 +78,16 @@ def check_manifest(artifacts: Any, where: str = "artifacts") -> list[dict[str, A
         digest = entry.get("sha256")
         if digest is not None and not re.fullmatch(r"[0-9a-f]{64}", str(digest)):
             raise ManifestError(f"{label} ({name}): 'sha256' must be 64 lower-case hex or null")
+        site = entry.get("site_build")
+        if site is not None and not re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", str(site)):
+            raise ManifestError(f"{label} ({name}): 'site_build' must be a section anchor of {SITE_BUILD_DOC}")
     return artifacts
+
+
+def _site_build(entry: dict[str, Any]) -> str:
+    """' (site build: see docs/...#anchor)' for an artifact nobody publishes, else ''."""
+    site = entry.get("site_build")
+    return f" (site build: see {SITE_BUILD_DOC}#{site})" if site else ""
 
 
 def sha256_file(path: str) -> str:
@@ -100,6 +120,10 @@ class HashCache:
         digest = sha256_file(path)
         self.data[path] = [*key, digest]
         return digest
+
+    def put(self, path: str, digest: str) -> None:
+        stat_ = os.stat(path)
+        self.data[path] = [stat_.st_size, stat_.st_mtime_ns, digest]
 
     def save(self) -> None:
         if not self.path:
@@ -135,11 +159,11 @@ def _summary(report: dict[str, Any], jetpack: str, mount: str | None) -> str:
         return f"install package directory {directory} does not exist{where}"
     lines = []
     for entry in report["missing"]:
-        lines.append(f"missing: {entry['file']} (role {entry['role']})")
+        lines.append(f"missing: {entry['file']} (role {entry['role']}){_site_build(entry)}")
     for entry in report["corrupt"]:
         lines.append(f"corrupt: {entry['file']} has sha256 {entry['actual']}, manifest says {entry['expected']}")
     for entry in report["unrecorded"]:
-        lines.append(f"unrecorded: {entry['file']} has no sha256 in pillar")
+        lines.append(f"unrecorded: {entry['file']} has no sha256 in pillar{_site_build(entry)}")
     if report["unrecorded"]:
         lines.append(RECORD_HINT.format(jetpack=jetpack))
     total = report["total"]
@@ -157,8 +181,13 @@ def check_directory(
     mount: str | None = None,
     cache: HashCache | None = None,
     progress: Callable[[int, int, str], None] | None = None,
+    local: str | None = None,
 ) -> dict[str, Any]:
-    """Compare ``directory`` with the manifest; the report's ``result`` is True only if all is well."""
+    """Compare ``directory`` with the manifest; the report's ``result`` is True only if all is well.
+
+    With ``local`` (on a node), each artifact is copied there and the copy is what is hashed
+    (and what the states install); without it (operator CLI), the files are hashed in place.
+    """
     check_manifest(artifacts)
     cache = cache or HashCache()
     report: dict[str, Any] = {
@@ -173,10 +202,15 @@ def check_directory(
         "extra": [],
     }
     if report["exists"]:
+        if local:
+            local_copies(local, create=True)
         for index, entry in enumerate(artifacts, 1):
             if progress:
                 progress(index, len(artifacts), entry["file"])
-            _check_one(directory, entry, report, cache)
+            if local:
+                _fetch_one(directory, local, entry, report, cache)
+            else:
+                _check_one(directory, entry, report, cache)
         report["extra"] = _extra_files(directory, artifacts)
         cache.save()
     bad = report["missing"] or report["corrupt"] or report["unrecorded"]
@@ -185,9 +219,17 @@ def check_directory(
     return report
 
 
+def _brief(entry: dict[str, Any]) -> dict[str, Any]:
+    """What a report says of an artifact: file, role, and its site build if it is one."""
+    brief = {"file": entry["file"], "role": entry["role"]}
+    if entry.get("site_build"):
+        brief["site_build"] = entry["site_build"]
+    return brief
+
+
 def _check_one(directory: str, entry: dict, report: dict[str, Any], cache: HashCache) -> None:
     path = os.path.join(directory, entry["file"])
-    brief = {"file": entry["file"], "role": entry["role"]}
+    brief = _brief(entry)
     if not os.path.isfile(path):
         report["missing"].append(brief)
     elif entry.get("sha256") is None:
@@ -198,6 +240,73 @@ def _check_one(directory: str, entry: dict, report: dict[str, Any], cache: HashC
             report["corrupt"].append({**brief, "expected": entry["sha256"], "actual": actual})
         else:
             report["verified"].append(brief)
+
+
+class LocalCopyError(OSError):
+    """The local copy directory is not a root-owned 0700 directory."""
+
+
+def local_copies(path: str = LOCAL_DIR, create: bool = False) -> str:
+    """``path`` if it is a directory of this (root) user, mode 0700, no symlink; else raise."""
+    if create:
+        os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+        if not os.path.lexists(path):
+            os.mkdir(path, 0o700)
+    info = os.lstat(path)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o077:
+        raise LocalCopyError(f"{path} must be a directory owned by uid {os.geteuid()}, mode 0700, "
+                             f"not a symlink (found mode {oct(info.st_mode)}, uid {info.st_uid}): remove it")
+    return path
+
+
+def _copy_ok(path: str, expected: str | None, cache: HashCache) -> bool:
+    """The root-owned copy at ``path`` exists and has sha256 ``expected`` (its stat is root's)."""
+    return bool(expected) and os.path.isfile(path) and not os.path.islink(path) and cache.sha256(path) == expected
+
+
+def _copy(source: str, part: str) -> str:
+    """Copy ``source`` to ``part`` (created fresh, 0600) and return the sha256 of the bytes written."""
+    os.makedirs(os.path.dirname(part), mode=0o700, exist_ok=True)
+    if os.path.lexists(part):
+        os.unlink(part)
+    digest = hashlib.sha256()
+    with open(source, "rb") as src, os.fdopen(
+        os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600), "wb"
+    ) as dst:
+        for block in iter(lambda: src.read(_CHUNK), b""):
+            digest.update(block)
+            dst.write(block)
+    return digest.hexdigest()
+
+
+def _fetch_one(directory: str, local: str, entry: dict, report: dict[str, Any], cache: HashCache) -> None:
+    """Verify one artifact by its local copy; copy it from the share first unless the copy is good.
+
+    A copy whose hash differs is never kept: nothing installs a file the manifest does not name.
+    """
+    brief = _brief(entry)
+    dest = os.path.join(local, entry["file"])
+    if _copy_ok(dest, entry.get("sha256"), cache):
+        report["verified"].append(brief)
+        return
+    source = os.path.join(directory, entry["file"])
+    if not os.path.isfile(source):
+        report["missing"].append(brief)
+        return
+    part = f"{dest}.part"
+    actual = _copy(source, part)
+    if actual == entry.get("sha256"):
+        os.replace(part, dest)
+        cache.put(dest, actual)
+        report["verified"].append(brief)
+        return
+    os.unlink(part)
+    if os.path.lexists(dest):
+        os.unlink(dest)
+    if entry.get("sha256") is None:
+        report["unrecorded"].append({**brief, "actual": actual})
+    else:
+        report["corrupt"].append({**brief, "expected": entry["sha256"], "actual": actual})
 
 
 def record_directory(directory: str, artifacts: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -269,8 +378,39 @@ def _cache_path() -> str:
     return os.path.join(__opts__["cachedir"], "install_package", "sha256.json")  # noqa: F821
 
 
-def verify(directory: str | None = None, jetpack: str | None = None) -> dict[str, Any]:
-    """Verify the install package against the pillar manifest.
+def probe(path: str, timeout: float | None = None) -> str | None:
+    """None when the filesystem at ``path`` answers within ``timeout`` s (PROBE_TIMEOUT; in a
+    subprocess, killed after it: a dead server of a hard NFS mount never blocks the caller), else why not."""
+    timeout = PROBE_TIMEOUT if timeout is None else timeout
+    try:
+        result = subprocess.run([*PROBE, path], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        return f"no answer within {timeout} s"
+    if result.returncode:
+        return result.stderr.decode("utf-8", "replace").strip() or f"{PROBE[0]} exit {result.returncode}"
+    return None
+
+
+def _master_of(mount: str | None) -> str:
+    """'astro15 (10.10.0.115)': the master whose export pillar nfs:client:mounts puts at ``mount``."""
+    for entry in __salt__["pillar.get"]("nfs:client:mounts", []):  # noqa: F821 (Salt dunder)
+        if isinstance(entry, dict) and entry.get("path") == mount:
+            return f"{entry.get('master')} ({entry.get('server_ip')})"
+    return "the install package master"
+
+
+def local_dir() -> str:
+    """The root-owned directory of verified copies the gpu_stack states install from."""
+    return LOCAL_DIR
+
+
+def _failed(directory: str, jetpack: str, comment: str) -> dict[str, Any]:
+    return {"directory": directory, "jetpack": jetpack, "exists": False, "result": False, "comment": comment}
+
+
+def verify(directory: str | None = None, jetpack: str | None = None, local: str = LOCAL_DIR) -> dict[str, Any]:
+    """Copy the install package into ``local`` (root-owned) and verify the copies against the manifest.
 
     CLI example::
 
@@ -278,12 +418,26 @@ def verify(directory: str | None = None, jetpack: str | None = None) -> dict[str
         salt astro15 install_package.verify directory=/mnt/pkg jetpack=3.3
     """
     directory, jetpack, artifacts, mount = _from_pillar(directory, jetpack)
-    return check_directory(directory, artifacts, jetpack, mount, HashCache(_cache_path()))
+    where = mount or directory
+    why = probe(where)
+    if why is not None:
+        return _failed(directory, jetpack, f"install package: the share of {_master_of(mount)} at {where} "
+                                           f"does not answer ({why}); nothing was read or installed")
+    try:
+        return check_directory(directory, artifacts, jetpack, mount, HashCache(_cache_path()), local=local)
+    except OSError as err:
+        return _failed(directory, jetpack, f"install package: local copies in {local}: {err}")
 
 
-def ok(directory: str | None = None, jetpack: str | None = None) -> bool:
-    """True when :func:`verify` finds every artifact present, recorded and intact."""
-    return verify(directory, jetpack)["result"]
+def ok(directory: str | None = None, jetpack: str | None = None, local: str = LOCAL_DIR) -> bool:
+    """True when every artifact has a verified copy in ``local``; reads nothing on the share."""
+    _directory, _jetpack, artifacts, _mount = _from_pillar(directory, jetpack)
+    try:
+        local_copies(local)
+    except OSError:
+        return False
+    cache = HashCache(_cache_path())
+    return all(_copy_ok(os.path.join(local, entry["file"]), entry.get("sha256"), cache) for entry in artifacts)
 
 
 def record(directory: str | None = None, jetpack: str | None = None) -> list[dict[str, Any]]:
