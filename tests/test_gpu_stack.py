@@ -180,13 +180,16 @@ def test_every_artifact_is_installed_from_the_verified_local_copy(gpu_node):
     assert chunks[VERIFIED]["unless"][0]["local"] == LOCAL
 
 
-def test_nvpmodel_mode_reaches_the_shell_only_quoted(tmp_path):
-    hostile = "2; touch /tmp/p"
-    chunks = render(tmp_path, "astro1", table=LAB_TABLE, tegra=None,
-                    site={"gpu_stack": {"install_without_gpu": True, "nvpmodel_mode": hostile}})
-    state = chunks["gpu-stack-nvpmodel"]
-    assert state["name"] == "nvpmodel -m '2; touch /tmp/p'"
-    assert state["unless"].endswith("grep -qxF -- '2; touch /tmp/p'")
+def test_nvpmodel_mode_is_refused_unless_an_integer_and_reaches_the_shell_quoted(tmp_path):
+    site = {"gpu_stack": {"install_without_gpu": True, "nvpmodel_mode": "2; touch /tmp/p"}}
+    (tmp_path / "bad").mkdir()
+    with pytest.raises(AssertionError, match=r"gpu_stack:nvpmodel_mode.{0,4} must be an integer"):
+        render(tmp_path / "bad", "astro1", table=LAB_TABLE, tegra=None, site=site)
+    site["gpu_stack"]["nvpmodel_mode"] = 3
+    (tmp_path / "good").mkdir()
+    state = render(tmp_path / "good", "astro1", table=LAB_TABLE, tegra=None, site=site)["gpu-stack-nvpmodel"]
+    assert state["name"] == "nvpmodel -m 3"
+    assert state["unless"].endswith("grep -qxF -- 3")
 
 
 def test_non_gpu_node_gets_no_gpu_state(tmp_path):
