@@ -26,8 +26,9 @@ nfs-server-packages:
 nfs-server-device:
   cmd.script:
     - source: salt://{{ tpldir }}/files/prepare-device.sh
-    - args: {{ (server.device | quote) ~ " " ~ (server.fs_label | quote) ~ " " ~ (server.format_device | string | quote) }}
-    - unless: test "$(blkid -p -s TYPE -o value {{ server.device | quote }})" = ext4
+    - args: {{ ((server.device | quote) ~ " " ~ (server.fs_label | quote) ~ " "
+                ~ (server.format_device | string | quote)) | json }}
+    - unless: {{ ('test "$(blkid -p -s TYPE -o value ' ~ (server.device | quote) ~ ')" = ext4') | json }}
 
 {#- An SSD formatted before labels (the old installer) gets the label; one labelled otherwise is
     someone else's disk: refused, named. #}
@@ -38,7 +39,8 @@ nfs-server-label:
         label=$(blkid -p -s LABEL -o value "$dev");
         if [ -n "$label" ]; then echo "nfs server: $dev is labelled $label, not $want;
         relabel it (e2label) or set nfs:server:fs_label" >&2; exit 1; fi; e2label "$dev" "$want"
-    - unless: test "$(blkid -p -s LABEL -o value {{ server.device | quote }})" = {{ server.fs_label | quote }}
+    - unless: {{ ('test "$(blkid -p -s LABEL -o value ' ~ (server.device | quote) ~ ')" = '
+                  ~ (server.fs_label | quote)) | json }}
     - require:
       - cmd: nfs-server-device
 
@@ -77,8 +79,8 @@ nfs-server-daemon-reload:
 
 nfs-server-mount:
   cmd.run:
-    - name: mkdir -p {{ server.mountpoint | quote }} && mount {{ server.mountpoint | quote }}
-    - unless: mountpoint -q {{ server.mountpoint | quote }}
+    - name: {{ ("mkdir -p " ~ (server.mountpoint | quote) ~ " && mount " ~ (server.mountpoint | quote)) | json }}
+    - unless: {{ ("mountpoint -q " ~ (server.mountpoint | quote)) | json }}
     - require:
       - mount: nfs-server-fstab
       - cmd: nfs-server-daemon-reload
@@ -128,6 +130,7 @@ nfs-server-exports:
     - mode: '0644'
     - require:
       - file: nfs-server-export-root
+      - test: nfs-version-supported
 
 {%- if nfs.mount_now %}
 nfs-server-service:
@@ -135,6 +138,7 @@ nfs-server-service:
     - name: {{ server.service }}
     - enable: True
     - require:
+      - test: nfs-version-supported
       - pkg: nfs-server-packages
       - file: nfs-server-exports
       - file: nfs-server-requires-ssd

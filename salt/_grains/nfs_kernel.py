@@ -4,8 +4,9 @@ Read, in this order:
 
 1. the kernel config: ``/proc/config.gz`` (L4T sets ``IKCONFIG_PROC``), else
    ``/boot/config-<release>`` (Debian and Ubuntu kernels). ``CONFIG_NFS_V2/V3/V4/V4_1/V4_2``
-   give the client versions, ``CONFIG_NFSD`` (v2), ``CONFIG_NFSD_V3`` and ``CONFIG_NFSD_V4``
-   (4, 4.1, 4.2) the server versions; ``=y`` and ``=m`` both count.
+   give the client versions, ``CONFIG_NFSD`` with ``CONFIG_NFSD_V2/V3`` (built in where the
+   kernel has no such option) and ``CONFIG_NFSD_V4`` (4, 4.1, 4.2) the server versions; ``=y``
+   and ``=m`` both count.
 2. without a config: the kernel's modules (``modules.builtin`` and ``modules.dep`` of the
    running kernel): ``nfsv3``/``nfsv4`` for the client (4.0 only: a module does not tell
    minor versions), ``nfsd`` for a server of v3.
@@ -32,7 +33,7 @@ from typing import Any
 CONFIG_GZ = "/proc/config.gz"
 NFSD_VERSIONS = "/proc/fs/nfsd/versions"
 CLIENT_OPTIONS = {"NFS_V2": "2", "NFS_V3": "3", "NFS_V4": "4", "NFS_V4_1": "4.1", "NFS_V4_2": "4.2"}
-SERVER_OPTIONS = {"NFSD": ["2"], "NFSD_V3": ["3"], "NFSD_V4": ["4", "4.1", "4.2"]}
+SERVER_OPTIONS = {"NFSD_V2": ["2"], "NFSD_V3": ["3"], "NFSD_V4": ["4", "4.1", "4.2"]}
 _SET = re.compile(r"^CONFIG_(?P<name>NFS_FS|NFSD|NFSD?_V\d(_\d)?)=[ym]\s*$", re.M)
 
 
@@ -46,13 +47,16 @@ def _sorted(versions: set[str]) -> list[str]:
 
 
 def _from_config(text: str) -> dict[str, list[str]]:
-    """Client and server versions of a kernel config (``CONFIG_...=y|m`` lines)."""
+    """Client and server versions of a kernel config (``CONFIG_...=y|m`` lines). An nfsd option
+    the config does not mention at all is built in: v2 before Linux 6.2 (no NFSD_V2 option), v3
+    from Linux 5.x (NFSD_V3 dropped, always built)."""
     enabled = {match["name"] for match in _SET.finditer(text)}
     client = {CLIENT_OPTIONS[name] for name in enabled if name in CLIENT_OPTIONS} if "NFS_FS" in enabled else set()
     server = set()
     if "NFSD" in enabled:
         for name, versions in SERVER_OPTIONS.items():
-            if name in enabled:
+            mentioned = re.search(rf"^(# )?CONFIG_{name}[= ]", text, re.M)
+            if name in enabled or (name in ("NFSD_V2", "NFSD_V3") and not mentioned):
                 server.update(versions)
     return {"client": _sorted(client), "server": _sorted(server)}
 

@@ -5,7 +5,8 @@ versions; its server versions when it is a master) and of every master whose exp
 The masters' grains come from the Salt mine (mine function ``nfs_kernel``, declared with the
 other mine functions in pillar/nodetable.py and sent by orch.rollout's ``mine.update``). A master
 the mine does not know (salt-ssh has no mine; a master never seen) is taken to serve
-``unknown_server_versions`` (formulas/nfs/defaults.yaml: v3, which every L4T kernel builds).
+``unknown_server_versions`` (formulas/nfs/defaults.yaml: v3, which every L4T kernel builds)
+by ``auto``; a pin is held against the masters the mine knows only.
 The acceptance suite (validation/test_nfs.py) calls ``choose`` with what it reads on the nodes.
 """
 
@@ -43,7 +44,11 @@ def choose(pin: Any, node: str, kernel: Any, servers: dict[str, Any], is_server:
                    ] if pin not in client else []
         if is_server and pin not in _offers(kernel, "server"):
             lacking.append(f"its nfsd offers {_offers(kernel, 'server') or 'no version'}")
-        lacking += [f"master {name} serves {have or 'no version'}" for name, have in offered.items() if pin not in have]
+        lacking += [  # a master the mine does not know is not held against a pin (salt-ssh: the pin decides)
+            f"master {name} serves {_offers(grain, 'server') or 'no version'}"
+            for name, grain in servers.items()
+            if grain and pin not in _offers(grain, "server")
+        ]
         if lacking:
             return {"version": pin, "why": "pinned", "error": (
                 f"nfs on {node}: pillar nfs:version pins NFS {pin}, but " + "; ".join(lacking)
