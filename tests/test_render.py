@@ -220,4 +220,11 @@ def test_rollout_does_not_stop_for_a_worker_and_never_goes_on_without_a_master()
     for sid, body in steps.items():
         assert "fail_minions" not in body and "allow_fail" not in body, sid
     assert "mountpoint -q" in steps["rollout-exports-answer"]["arg"][0]
-    assert list(orch).index("rollout-grains-refresh") < list(orch).index("rollout-mine-update")
+    # Only a highstate syncs custom modules and grains: synced and reloaded before the mine and NFS.
+    order = [
+        sid
+        for sid in orch
+        if sid in ("rollout-sync", "rollout-grains-refresh", "rollout-mine-update", "rollout-nfs-masters")
+    ]
+    assert order == ["rollout-sync", "rollout-grains-refresh", "rollout-mine-update", "rollout-nfs-masters"]
+    assert steps["rollout-sync"]["name"] == "saltutil.sync_all"

@@ -29,8 +29,17 @@ rollout-ssh-keys-workers:
     - sls: [ssh_mesh.keys]
 {%- endif %}
 
-{#- The key step synced salt://_grains in its own job only: reload the minions' grains (the
-    nfs_kernel grain) before the mine sends them. Nodes that are off do not answer: no failure. #}
+{#- Only a highstate syncs salt://_modules and _grains by itself: sync them (the nfs_kernel
+    grain, the nfs_version module the nfs states call), then reload the minions' grains and
+    wait for it, before the mine sends them. Nodes that are off do not answer: no failure. #}
+rollout-sync:
+  salt.function:
+    - name: saltutil.sync_all
+    - tgt: {{ everyone | json }}
+    - tgt_type: list
+    - require:
+      - salt: rollout-ssh-keys
+
 rollout-grains-refresh:
   salt.function:
     - name: saltutil.refresh_pillar
@@ -40,7 +49,7 @@ rollout-grains-refresh:
         wait: True
         timeout: 120
     - require:
-      - salt: rollout-ssh-keys
+      - salt: rollout-sync
 
 rollout-mine-update:
   salt.function:
