@@ -109,6 +109,11 @@ def test_l4t_profile_serves_v3_and_refuses_a_4_2_pin(cluster: dict[str, Any]) ->
     for node in cluster["masters"]:
         served = vm.ssh(node, "cat /proc/fs/nfsd/versions").stdout.split()
         assert "+3" in served and not [v for v in served if v.startswith("+4")], f"{node}: nfsd serves {served}"
+    address = next(r["ip"] for r in cluster["nodes"] if r["name"] == cluster["masters"][0])
+    v4 = vm.ssh(worker(cluster), f"mkdir -p /mnt/v4 && timeout 60 mount -t nfs -o nfsvers=4.2,retry=0 "
+                                 f"{address}:/exports /mnt/v4", check=False)
+    vm.ssh(worker(cluster), "umount /mnt/v4", check=False)
+    assert v4.returncode != 0, f"{cluster['masters'][0]} served an NFS 4.2 mount"
     grains = master.salt("-L", ",".join(names(cluster)), "grains.get", "nfs_kernel")
     for node, grain in grains.items():
         assert "3" in grain["client"] and not [v for v in grain["client"] if v.startswith("4")], (node, grain)
