@@ -337,13 +337,16 @@ def _flock(node: Node, path: str, how: str) -> int:
 def _lock_problem(node: Node, path: str, other: Node) -> tuple[str, dict[str, Any]]:
     """Hold a flock on ``path`` on ``node``; ``other`` must be refused, then get it once it is
     let go. (what is wrong or '', what was seen)."""
-    quoted = shlex.quote(path)
-    # setsid: the holder (flock and its sleep) is a process group of its own, killed as one.
-    held = node.run_as_user(
-        f"touch {quoted} && (setsid flock -x {quoted} sleep {LOCK_TIMEOUT_S} </dev/null >/dev/null 2>&1 & "
-        f"echo $!) && sleep 2",
-        timeout=NFS_TIMEOUT_S,
+    quoted, held_mark = shlex.quote(path), shlex.quote(f"{path}.held")
+    # setsid: the holder (flock and its sleep) is a process group of its own, killed as one. It
+    # marks the lock taken (a server in its grace period delays it), the shell waits for that.
+    hold = (
+        f"rm -f {held_mark} && touch {quoted} && {{ setsid flock -x {quoted} sh -c 'touch \"$1\" && exec sleep $2' "
+        f"sh {held_mark} {LOCK_TIMEOUT_S} </dev/null >/dev/null 2>&1 & pid=$!; }} && i=0; "
+        f"while [ ! -e {held_mark} ] && [ $i -lt {LOCK_TIMEOUT_S} ]; do sleep 1; i=$((i + 1)); done; "
+        f"[ -e {held_mark} ] && echo $pid"
     )
+    held = node.run_as_user(hold, timeout=LOCK_TIMEOUT_S + 10)
     pid = held.stdout.strip()
     if not pid.isdigit():
         return f"cannot hold a lock on {path}: {held.stderr.strip() or held.rc}", {}
@@ -352,7 +355,7 @@ def _lock_problem(node: Node, path: str, other: Node) -> tuple[str, dict[str, An
     finally:
         node.run_as_user(f"kill -- -{pid}", timeout=NFS_TIMEOUT_S)
     freed = _flock(other, path, f"-w {LOCK_TIMEOUT_S}")
-    node.run_as_user(f"rm -f {quoted}", timeout=NFS_TIMEOUT_S)
+    node.run_as_user(f"rm -f {quoted} {held_mark}", timeout=NFS_TIMEOUT_S)
     seen = {"held on": node.name, "tried on": other.name, "flock -n": refused, "after release": freed}
     if refused != 1:
         return f"{other.name} `flock -n` exit {refused}, want 1 (refused while {node.name} holds it)", seen
