@@ -219,7 +219,9 @@ def test_rollout_does_not_stop_for_a_worker_and_never_goes_on_without_a_master()
     assert {"salt": "rollout-ssh-keys-workers"} not in required, "a worker's failure would stop the rollout"
     for sid, body in steps.items():
         assert "fail_minions" not in body and "allow_fail" not in body, sid
-    assert "mountpoint -q" in steps["rollout-exports-answer"]["arg"][0]
+    # cmd as a kwarg: an arg "d=/exports; ..." would be parsed as the keyword d.
+    assert "arg" not in steps["rollout-exports-answer"]
+    assert "mountpoint -q" in steps["rollout-exports-answer"]["kwarg"]["cmd"]
     # Only a highstate syncs custom modules and grains: synced and reloaded before the mine and NFS.
     order = [
         sid

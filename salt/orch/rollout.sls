@@ -73,13 +73,13 @@ rollout-exports-answer:
     - name: cmd.run
     - tgt: {{ cluster.masters | json }}
     - tgt_type: list
-    - arg:
-      - >-
-        d={{ nfs.server.mountpoint | quote }};
-        mountpoint -q "$d" || { echo "$d is not mounted (its SSD): nothing may be served"; exit 1; };
-        exportfs -v | awk -v d="$d" '$1 == d {found = 1} END {exit !found}' ||
-        { echo "$d is not exported"; exit 1; }
     - kwarg:
+        {#- as kwarg cmd: an arg string that starts `name=...` would be taken for a keyword #}
+        cmd: >-
+          d={{ nfs.server.mountpoint | quote }};
+          mountpoint -q "$d" || { echo "$d is not mounted (its SSD): nothing may be served"; exit 1; };
+          exportfs -v | awk -v d="$d" '$1 == d {found = 1} END {exit !found}' ||
+          { echo "$d is not exported"; exit 1; }
         python_shell: True
     - require:
       - salt: rollout-nfs-masters
