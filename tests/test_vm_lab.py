@@ -120,7 +120,7 @@ def test_l4t_profile_serves_v3_and_refuses_a_4_2_pin(cluster: dict[str, Any]) ->
     pinned = json.dumps({"nfs": {"version": "4.2"}})
     nodes = [worker(cluster), cluster["masters"][0]]
     before = {node: nfs_files(node) for node in nodes}
-    reply = master.salt("-L", ",".join(nodes), "state.apply", "nfs", f"pillar={pinned}", timeout=900)
+    reply = master.run_job(nodes, "state.apply", "nfs", f"pillar={pinned}", label="vm apply with nfs 4.2 pinned")
     for node in nodes:
         states = reply.get(node)
         assert isinstance(states, dict), f"{node}: {states!r}"
@@ -224,7 +224,10 @@ def test_master_without_its_ssd_serves_nothing(cluster: dict[str, Any]) -> None:
     export, and the rollout stops at the masters naming the node and the disk."""
     node, client, device = cluster["masters"][0], worker(cluster), vm_node.ssd_device()
     address = next(r["ip"] for r in cluster["nodes"] if r["name"] == node)
-    vm.ssh(node, f"systemctl stop nfs-server.service exports.mount && e2label {device} gone")
+    # The label goes, udev drops /dev/disk/by-label/cluster_files: the mount unit finds no disk.
+    vm.ssh(node, f"systemctl stop nfs-server.service exports.mount && e2label {device} gone && "
+                 f"udevadm trigger --action=change {device} && udevadm settle && "
+                 "test ! -e /dev/disk/by-label/cluster_files")
     try:
         # Waits for the disk that never comes (systemd's device timeout), starts nothing.
         vm.ssh(node, "systemctl start --no-block nfs-server.service")
