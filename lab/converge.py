@@ -10,6 +10,8 @@ from lab import master, table
 from lab.paths import DERIVED_TABLE, REPORTS_DIR, ensure
 from lab.shell import say, step, write
 
+REASON_CHARS = 240  # of a failed state's comment in a summary line (the reports keep it whole)
+
 
 @dataclass
 class NodeResult:
@@ -28,6 +30,12 @@ class NodeResult:
         status = "ok" if self.ok else "FAILED"
         return (f"{self.node:>8}: {status:6} {self.states:3} states, "
                 f"{len(self.changed):3} changed, {len(self.failed):3} failed")
+
+
+def reason(comment: Any) -> str:
+    """What a summary line shows of a failed state: its comment's first non-empty line, bounded."""
+    line = next((text.strip() for text in str(comment).splitlines() if text.strip()), "(no comment)")
+    return line if len(line) <= REASON_CHARS else line[: REASON_CHARS - 3] + "..."
 
 
 def summarise(node: str, ret: Any) -> NodeResult:
@@ -69,44 +77,50 @@ def rollout() -> tuple[bool, str]:
     ensure(REPORTS_DIR)
     write(REPORTS_DIR / "rollout.json", json.dumps(data, indent=1) if data else raw)
     steps = _orch_steps(data)
-    failed = [f"{sid}: {comment}" for sid, ok, comment in steps if not ok]
-    lines = [f"  {'ok' if ok else 'FAILED'} {sid}" for sid, ok, _ in steps]
+    lines = []
+    for sid, ok, comment, failures in steps:
+        lines.append(f"  ok {sid}" if ok else f"  FAILED {sid}: {reason(comment)}")
+        lines += [f"    {failure}" for failure in failures]
+    failed = [sid for sid, ok, _, _ in steps if not ok]
     if code != 0 and not failed:
         failed = [raw.strip()[-3000:] or f"salt-run exited {code}"]
-    return code == 0 and not failed, "\n".join(lines + [f"  {f}" for f in failed])
+        lines.append(f"  {failed[0]}")
+    return code == 0 and not failed, "\n".join(lines)
 
 
-def _orch_steps(data: dict[str, Any]) -> list[tuple[str, bool, str]]:
-    """(state id, succeeded, comment) of each orchestration step in salt-run's JSON."""
+def _orch_steps(data: dict[str, Any]) -> list[tuple[str, bool, str, list[str]]]:
+    """(state id, succeeded, comment, the minions' failed states) of each orchestration step in
+    salt-run's JSON; a step that succeeds may still hold failed minions (fail_minions)."""
     body = data.get("data", data)
     steps = []
     for per_master in body.values() if isinstance(body, dict) else []:
         if isinstance(per_master, list):  # the orchestration did not start (e.g. pillar)
-            steps.append(("(orchestration)", False, " ".join(map(str, per_master))))
+            steps.append(("(orchestration)", False, " ".join(map(str, per_master)), []))
             continue
         if not isinstance(per_master, dict):
             continue
         for key, state in per_master.items():
             if isinstance(state, dict) and "result" in state:
-                comment = str(state.get("comment", ""))[:3000]
-                if state["result"] is False:
-                    comment += "".join(_minion_failures(state.get("changes", {})))
-                steps.append((state.get("__id__", key), state["result"] is not False, comment))
+                ok = state["result"] is not False
+                failures = _minion_failures(state.get("changes", {}), returns_too=not ok)
+                steps.append((state.get("__id__", key), ok, state.get("comment", ""), failures))
     return steps
 
 
-def _minion_failures(changes: Any) -> list[str]:
-    """'node: state: comment' lines for the failed states inside a salt.state step."""
+def _minion_failures(changes: Any, returns_too: bool) -> list[str]:
+    """'node: state: reason' lines for the failed states inside a salt.state step; with
+    ``returns_too`` (a failed step) also what each minion returned that is no state run."""
     returns = changes.get("ret", {}) if isinstance(changes, dict) else {}
     lines = []
     for node, ret in returns.items() if isinstance(returns, dict) else []:
         if not (isinstance(ret, dict) and all(isinstance(v, dict) for v in ret.values())):
-            lines.append(f"\n    {node}: returned {str(ret)[:300]!r}")
+            if returns_too:
+                lines.append(f"{node}: returned {reason(repr(ret))}")
             continue
         result = summarise(node, ret)
         for sid, comment in result.failed.items():
             if not comment.startswith("One or more requisite failed"):
-                lines.append(f"\n    {node}: {sid}: {comment.strip()[:500]}")
+                lines.append(f"{node}: {sid}: {reason(comment)}")
     return lines
 
 
@@ -115,7 +129,7 @@ def report(results: dict[str, NodeResult]) -> bool:
     for result in results.values():
         print(result.line())
         for sid, comment in result.failed.items():
-            print(f"          FAILED {sid}: {comment.strip().splitlines()[0] if comment else ''}")
+            print(f"          FAILED {sid}: {reason(comment)}")
     bad = [r.node for r in results.values() if not r.ok]
     changed = sum(len(r.changed) for r in results.values())
     print(f"state.apply: {len(results) - len(bad)}/{len(results)} nodes ok, {changed} changes"

@@ -10,6 +10,7 @@ Pure Python, no Salt import: it runs inside the ``#!py`` pillar renderer and in 
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import os
 import re
@@ -22,6 +23,26 @@ CLOUD_ROOT = "cloud"  # /home/<user>/cloud/<mount index>
 ROLES = {"nfs_server"}
 # Accounts that ship on the stock L4T (JetPack 3.1) image: our user must not take their ids.
 STOCK_ACCOUNTS = {1000: "nvidia", 1001: "ubuntu"}
+
+# Full-match patterns of the free-text fields (they reach hostnames, device paths and shell
+# commands): their one home is the pillar schema, which checks the same values in pillar.
+SCHEMA_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "salt", "_modules",
+                           "pillar_schema.py")
+
+
+def _load_schema() -> Any:
+    spec = importlib.util.spec_from_file_location("jetson_pillar_schema", SCHEMA_FILE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_SCHEMA = _load_schema()
+NAME_PREFIX = re.compile(_SCHEMA.NAME_PREFIX)
+SSD = re.compile(_SCHEMA.DEVICE)
+PACKAGE_DIR = re.compile(_SCHEMA.REL_PATH)
+USER_NAME = re.compile(_SCHEMA.NAME)
+MAX_NUMBER = 9999
 
 NODE_FIELDS = {"name": str, "number": int, "ip": str, "gpu": bool}
 NODE_OPTIONAL = {"roles": list, "ssd": str}
@@ -39,16 +60,32 @@ class NodeTableError(ValueError):
     """The node table is wrong; the message names the node and the field."""
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.safe_load, except that a key given twice in one mapping is an error (YAML says keys
+    are unique; PyYAML silently keeps the last one, which would hide a value from a reviewer)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set[str] = set()
+        for key_node, _ in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+            if key is not None and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"field '{key}' is given twice in one mapping", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load(path: str | None = None) -> dict[str, Any]:
     """Read and check the table at ``path``; return its ``cluster`` mapping."""
     path = path or DEFAULT_TABLE
     try:
         with open(path, encoding="utf-8") as handle:
-            doc = yaml.safe_load(handle)
+            doc = yaml.load(handle, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
     except OSError as err:
         raise NodeTableError(f"node table {path}: cannot read it: {err.strerror}") from err
-    except yaml.YAMLError as err:
-        raise NodeTableError(f"node table {path}: not valid YAML: {err}") from err
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise NodeTableError(f"node table {path}: not valid YAML: {' '.join(str(err).split())}") from err
     try:
         return check(doc)
     except NodeTableError as err:
@@ -63,10 +100,10 @@ def _fields(where: str, data: Any, required: dict, optional: dict | None = None)
         if key not in data:
             raise NodeTableError(f"{where}: missing field '{key}'")
     for key, value in data.items():
-        kind = required.get(key) or optional.get(key)
+        kind = (required.get(key) or optional.get(key)) if isinstance(key, str) else None
         if kind is None:
             known = ", ".join(sorted({**required, **optional}))
-            raise NodeTableError(f"{where}: unknown field '{key}' (known: {known})")
+            raise NodeTableError(f"{where}: unknown field {key!r} (known: {known})")
         # bool is an int in Python: do not let `number: true` through.
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             raise NodeTableError(
@@ -74,9 +111,20 @@ def _fields(where: str, data: Any, required: dict, optional: dict | None = None)
             )
 
 
+def _match(where: str, field: str, value: str, pattern: re.Pattern, what: str) -> None:
+    if not pattern.fullmatch(value):
+        raise NodeTableError(f"{where}: field '{field}' {value!r} is not {what}")
+
+
+def _strings(where: str, field: str, items: list) -> None:
+    for item in items:
+        if not isinstance(item, str):
+            raise NodeTableError(f"{where}: field '{field}' must list names (strings), got {item!r}")
+
+
 def _check_user(user: dict) -> None:
     _fields("cluster.user", user, {"name": str, "uid": int, "gid": int})
-    if not re.fullmatch(r"[a-z_][a-z0-9_-]{0,31}", user["name"]):
+    if not USER_NAME.fullmatch(user["name"]):
         raise NodeTableError(f"cluster.user.name: {user['name']!r} is not a valid user name")
     for key in ("uid", "gid"):
         value = user[key]
@@ -90,9 +138,12 @@ def _check_user(user: dict) -> None:
 
 
 def _check_node(row: Any, index: int, prefix: str, subnet: ipaddress.IPv4Network) -> None:
-    label = row.get("name", f"#{index}") if isinstance(row, dict) else f"#{index}"
+    name = row.get("name") if isinstance(row, dict) else None
+    label = name if isinstance(name, str) and re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name) else f"#{index}"
     where = f"node {label}"
     _fields(where, row, NODE_FIELDS, NODE_OPTIONAL)
+    if not 0 <= row["number"] <= MAX_NUMBER:
+        raise NodeTableError(f"{where}: field 'number' {row['number']} is outside 0..{MAX_NUMBER}")
     expected = f"{prefix}{row['number']}"
     if row["name"] != expected:
         raise NodeTableError(
@@ -104,11 +155,12 @@ def _check_node(row: Any, index: int, prefix: str, subnet: ipaddress.IPv4Network
         raise NodeTableError(f"{where}: field 'ip' {row['ip']!r} is not an IPv4 address") from None
     if ip not in subnet or ip in (subnet.network_address, subnet.broadcast_address):
         raise NodeTableError(f"{where}: field 'ip' {ip} is not a host of subnet {subnet}")
+    _strings(where, "roles", row.get("roles", []))
     unknown = set(row.get("roles", [])) - ROLES
     if unknown:
         raise NodeTableError(f"{where}: field 'roles' has unknown role(s) {sorted(unknown)}")
-    if "ssd" in row and not row["ssd"].startswith("/dev/"):
-        raise NodeTableError(f"{where}: field 'ssd' {row['ssd']!r} is not a /dev path")
+    if "ssd" in row:
+        _match(where, "ssd", row["ssd"], SSD, "a whole-disk /dev path (/dev/sda, /dev/disk/by-id/NAME)")
 
 
 def _check_unique(nodes: list[dict]) -> None:
@@ -129,9 +181,10 @@ def _check_masters(cluster: dict, by_name: dict[str, dict]) -> None:
     masters = cluster["masters"]
     if not masters:
         raise NodeTableError("cluster.masters: at least one NFS master is needed")
+    _strings("cluster", "masters", masters)
     for name in masters:
         if name not in by_name:
-            raise NodeTableError(f"cluster.masters: '{name}' is not a node of the table")
+            raise NodeTableError(f"cluster.masters: {name!r} is not a node of the table")
         if masters.count(name) > 1:
             raise NodeTableError(f"cluster.masters: '{name}' is listed twice")
         row = by_name[name]
@@ -146,8 +199,20 @@ def _check_masters(cluster: dict, by_name: dict[str, dict]) -> None:
     _fields("cluster.install_package", package, {"master": str, "dir": str})
     if package["master"] not in masters:
         raise NodeTableError(
-            f"cluster.install_package.master: '{package['master']}' is not in cluster.masters"
+            f"cluster.install_package.master: {package['master']!r} is not in cluster.masters"
         )
+    _match("cluster.install_package", "dir", package["dir"], PACKAGE_DIR,
+           "a relative path of plain names (letters, digits, _ . + -; no '..', no leading '/' or '.')")
+
+
+def _check_network(cluster: dict) -> ipaddress.IPv4Network:
+    try:
+        subnet = ipaddress.IPv4Network(cluster["subnet"])
+    except ValueError as err:
+        raise NodeTableError(f"cluster.subnet: {cluster['subnet']!r} is not a CIDR: {err}") from None
+    if cluster["subnet"] != str(subnet):
+        raise NodeTableError(f"cluster.subnet: {cluster['subnet']!r} must be written as {str(subnet)!r}")
+    return subnet
 
 
 def check(doc: Any) -> dict[str, Any]:
@@ -156,10 +221,9 @@ def check(doc: Any) -> dict[str, Any]:
         raise NodeTableError("top level: missing field 'cluster'")
     cluster = doc["cluster"]
     _fields("cluster", cluster, CLUSTER_FIELDS)
-    try:
-        subnet = ipaddress.IPv4Network(cluster["subnet"])
-    except ValueError as err:
-        raise NodeTableError(f"cluster.subnet: {cluster['subnet']!r} is not a CIDR: {err}") from None
+    _match("cluster", "name_prefix", cluster["name_prefix"], NAME_PREFIX,
+           "a hostname label start (lowercase letters, digits, '-'; a letter first; at most 30)")
+    subnet = _check_network(cluster)
     _check_user(cluster["user"])
     if not cluster["nodes"]:
         raise NodeTableError("cluster.nodes: the table has no node")

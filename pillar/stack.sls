@@ -2,10 +2,6 @@
 # Formula defaults live in formulas/<name>/defaults.yaml; only what differs from them,
 # or what an operator is expected to tune, is written here.
 
-cluster_user:
-  groups: [sudo, video]       # video: GPU access on L4T
-  shell: /bin/bash
-
 swap:
   size_mb: 4096
 
@@ -14,9 +10,11 @@ swap:
 sudoers:
   files:
     diagnosenet:
-      # The workload's energy recorder and tegrastats, copied root-owned to local disk by
-      # the diagnosenet formula (never on NFS, never writable by mpiuser).
-      - 'ALL=(root) NOPASSWD: /opt/enerGyPU/dataCapture/enerGyPU_record-jetson.sh'
-      - 'ALL=(root) NOPASSWD: /opt/enerGyPU/dataCapture/tegrastats'
+      # Energy capture (formula diagnosenet, capture:*): tegrastats as root only through the
+      # root-owned wrapper, with no argument (""); DiagnoseNET stops it with
+      # `sudo killall -9 tegrastats`, the plain form is allowed too. Nothing else, no wildcard:
+      # the recorder runs as the user, iftop is not allowed (its bandwidth filter varies per
+      # run and would need a wildcard; iftop -c reads any file as root).
+      - 'ALL=(root) NOPASSWD: /opt/enerGyPU/bin/tegrastats-root ""'
       - 'ALL=(root) NOPASSWD: /usr/bin/killall tegrastats'
-      - 'ALL=(root) NOPASSWD: /usr/sbin/iftop'
+      - 'ALL=(root) NOPASSWD: /usr/bin/killall -9 tegrastats'

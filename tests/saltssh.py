@@ -1,4 +1,4 @@
-"""Run the salt/ssh/ scripts and salt-ssh itself from tests (test_roster.py, test_lab.py)."""
+"""Run the tools/ scripts and salt-ssh itself from tests (test_roster.py, test_lab.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 from saltrender import REPO
 
-SSH_DIR = REPO / "salt" / "ssh"
+SSH_DIR = REPO / "tools"
 ROSTER_PY = SSH_DIR / "roster.py"
 CONFIGURE_PY = SSH_DIR / "configure.py"
 MESH_KEYS_PY = SSH_DIR / "mesh_keys.py"

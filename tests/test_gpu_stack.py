@@ -105,8 +105,9 @@ def test_gpu_node_gets_cuda_cudnn_python_mpi_and_the_workload(gpu_node):
         "gpu-stack-nvpmodel",
         "diagnosenet-checkout",
         "diagnosenet-packages",
-        "diagnosenet-tool-tegrastats",
-        "diagnosenet-tool-enerGyPU_record-jetson.sh",
+        "diagnosenet-capture-tegrastats",
+        "diagnosenet-capture-wrapper",
+        "diagnosenet-capture-recorder",
     }
     assert expected <= set(chunks)
     assert chunks["gpu-stack-cuda-toolkit"]["name"] == "cuda-toolkit-8-0"
@@ -212,18 +213,17 @@ def test_unknown_jetpack_fails_and_renders_nothing_else(tmp_path):
     assert not [i for i in gpu_states(chunks) if i.startswith("gpu-stack-cuda")]
 
 
-def test_capture_tools_are_root_owned_local_copies_that_sudoers_names(gpu_node):
+def test_capture_tools_are_root_owned_local_files_and_sudoers_names_only_the_wrapper(gpu_node):
     node, chunks = gpu_node
-    tools = {c["name"]: c for i, c in chunks.items() if i.startswith("diagnosenet-tool-")}
+    tools = {c["name"]: c for i, c in chunks.items() if i.startswith("diagnosenet-capture-") and c["fun"] == "managed"}
     for path, chunk in tools.items():
         assert (chunk["user"], chunk["group"], chunk["mode"]) == ("root", "root", "0755")
-        assert chunk["source"].startswith("/opt/diagnosenet/")
         assert not path.startswith("/home/"), f"{path} must not be on NFS or in a user's home"
     stack = yaml.safe_load((PILLAR / "stack.sls").read_text())
     rules = stack["sudoers"]["files"]["diagnosenet"]
     allowed = {r.split("NOPASSWD:")[1].split()[0] for r in rules}
     named = {p for p in allowed if p.startswith("/opt/")}
-    assert named and named == set(tools), "sudoers must allow exactly the installed capture tools"
+    assert named == {chunks["diagnosenet-capture-wrapper"]["name"]}, "sudoers must allow only the capture wrapper"
 
 
 def test_diagnosenet_from_the_install_package_waits_for_its_verification(tmp_path):

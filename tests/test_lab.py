@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from saltssh import CONFIGURE_PY, MESH_KEYS_PY, SALT_SSH, cli, salt_ssh, update_
 from lab import converge, image, keys, lifecycle, master, table, validate
 from lab.paths import DERIVED_TABLE, LAB, LAB_PILLAR, REPORTS_DIR, RUN
 from lab.shell import run
+from validation import pillars, probes
 
 pytestmark = pytest.mark.lab
 
@@ -73,25 +75,66 @@ def _snapshot(nodes: list[str]) -> dict[str, str]:
                             "dpkg-query -W -f='${Package}\\n' | md5sum")
 
 
-def test_broken_table_stops_the_rollout_before_any_node_changes(cluster: dict[str, Any]) -> None:
+# Refused inputs, staged on untouched nodes before the first rollout. Each table stops at its first
+# error, so each injection is a table of its own; the site pillar values are refused together.
+MARKER = "/tmp/jetson-injected"  # what the injected commands would create
+BROKEN_TABLES = {
+    "duplicate ip": lambda cluster: cluster["nodes"][1].update(ip=cluster["nodes"][0]["ip"]),
+    "name_prefix injection": lambda cluster: cluster.update(name_prefix=f"h$(touch {MARKER})"),
+    "ssd injection": lambda cluster: next(
+        row for row in cluster["nodes"] if row["name"] == cluster["masters"][0]
+    ).update(ssd=f"/dev/sdb$(touch {MARKER})"),
+}
+HOSTILE_SITE = {
+    "sudoers": {"files": {"hostile": ['ALL=(root) NOPASSWD: /bin/true ""\nALL ALL=(ALL) NOPASSWD: ALL']}},
+    "gpu_stack": {"nvpmodel_mode": f"2; touch {MARKER}"},
+    "nfs": {"export_options": ["sync) *(rw,no_root_squash,insecure"]},
+    "swap": {"file": f"/swapfile$(touch {MARKER})"},
+}
+
+
+def _refused_rollout(nodes: list[str], what: str, expected: list[str]) -> None:
+    """The rollout fails naming every expected error; no node changed, no injected command ran."""
+    before = _snapshot(nodes)
+    ok, summary = converge.rollout()
+    assert not ok, f"the rollout accepted {what}:\n{summary}"
+    rollout_output = (REPORTS_DIR / "rollout.json").read_text()
+    missing = [error for error in expected if error not in rollout_output]
+    assert not missing, f"the rollout refused {what} without naming {missing}:\n{summary}"
+    assert _snapshot(nodes) == before, f"a node changed although {what} was refused"
+    ran = {n: out for n, out in _on_nodes(nodes, f"ls {MARKER} 2>/dev/null || true").items() if out.strip()}
+    assert not ran, f"{what}: an injected command ran on {sorted(ran)}"
+
+
+@pytest.mark.parametrize("case", list(BROKEN_TABLES))
+def test_broken_table_stops_the_rollout_before_any_node_changes(case: str, cluster: dict[str, Any]) -> None:
     nodes = table.names(cluster)
     good = DERIVED_TABLE.read_text()
     doc = yaml.safe_load(good)
-    first, second = doc["cluster"]["nodes"][:2]
-    second["ip"] = first["ip"]
+    BROKEN_TABLES[case](doc["cluster"])
     with pytest.raises(table.nodetable().NodeTableError) as schema:
         table.nodetable().check(doc)
-    before = _snapshot(nodes)
     try:
         DERIVED_TABLE.write_text(yaml.safe_dump(doc, sort_keys=False))
-        ok, summary = converge.rollout()
+        _refused_rollout(nodes, f"a table with {case}", [str(schema.value)])
     finally:
         DERIVED_TABLE.write_text(good)
-    assert not ok, f"the rollout accepted a table with a duplicate IP:\n{summary}"
-    rollout_output = (REPORTS_DIR / "rollout.json").read_text()
-    assert str(schema.value) in rollout_output, (
-        f"the rollout failed without the schema error '{schema.value}':\n{summary}")
-    assert _snapshot(nodes) == before, "a node changed although the table was refused"
+
+
+def test_hostile_site_pillar_stops_the_rollout_before_any_node_changes(cluster: dict[str, Any]) -> None:
+    """Injections through the site pillar (the lab's fixture pillar root stands in for site.sls)."""
+    from lab.install_package import FIXTURE_PILLAR
+    from validation import pillars
+
+    nodes = table.names(cluster)
+    good = FIXTURE_PILLAR.read_text()
+    hostile = pillars.merge(yaml.safe_load(good) or {}, HOSTILE_SITE)
+    expected = [f"field '{top}:{key}'" for top, values in HOSTILE_SITE.items() for key in values]
+    try:
+        FIXTURE_PILLAR.write_text(yaml.safe_dump(hostile, sort_keys=False))
+        _refused_rollout(nodes, "a hostile site pillar", expected)
+    finally:
+        FIXTURE_PILLAR.write_text(good)
 
 
 def test_every_package_the_states_install_is_in_the_lab_repo(cluster: dict[str, Any]) -> None:
@@ -173,9 +216,46 @@ def test_nodes_offer_the_key_exchanges_of_the_arrays_sshd(cluster: dict[str, Any
     assert not wrong, f"nodes whose sshd offers other key exchanges: {wrong}"
 
 
+# --- sudo: the researchers' account against the node's sudo rules (and a sabotage below) ---
+SUDO_ATTACK = "/bin/sh -c id>/tmp/x;"  # upstream's recorder ran its third argument unquoted as root
+
+
+def _capture_paths(node: str) -> dict[str, str]:
+    reply = master.salt(node, "pillar.get", "diagnosenet", "unmask=True")[node]
+    return pillars.formula({"diagnosenet": reply or {}}, "diagnosenet")["capture"]
+
+
+def test_cluster_user_cannot_reach_root_through_sudo(cluster: dict[str, Any]) -> None:
+    """As the cluster user on a node: the old attacks are refused and leave no file; what the
+    workload sends is allowed, and the recorder fills its log through the wrapper."""
+    node, user = table.names(cluster)[0], cluster["user"]["name"]
+    cap = {k: shlex.quote(v) for k, v in _capture_paths(node).items()}
+    attack = shlex.quote(SUDO_ATTACK)
+    attempts = {
+        "recorder-as-root": f"sudo -n {cap['recorder']} d n {attack}",
+        "wrapper-with-arguments": f"sudo -n {cap['wrapper']} d n {attack}",
+        "tegrastats-logfile": f"sudo -n {cap['tegrastats']} --logfile /etc/x",
+        "tegrastats-in-path-logfile": "sudo -n tegrastats --logfile /etc/x",
+        "killall-sshd": "sudo -n killall -9 sshd",
+        "iftop": "sudo -n iftop -t",
+    }
+    allowed = {"killall-9-tegrastats": "sudo -n -l killall -9 tegrastats", "wrapper": f"sudo -n -l {cap['wrapper']}",
+               "recorder": f"mkdir -p rec && {cap['recorder']} \"$HOME/rec\" exp1 {attack}"}
+    tries = "; ".join(f"{cmd} >/dev/null 2>&1; echo {name} $?" for name, cmd in {**attempts, **allowed}.items())
+    _on_nodes([node], f"rm -rf /tmp/x /etc/x /home/{user}/rec")
+    out = _on_nodes([node], probes.as_user(user, tries))[node]
+    codes = dict(line.split() for line in out.splitlines() if len(line.split()) == 2)
+    after = _on_nodes([node], f"sleep 2; test -e /tmp/x && echo /tmp/x; test -e /etc/x && echo /etc/x; "
+                              f"systemctl is-active ssh; cat /home/{user}/rec/*-exp1-jetson.txt")[node]
+    assert not [n for n in attempts if codes.get(n, "0") == "0"], f"{node}: sudo allowed as {user}: {codes}"
+    assert [codes.get(n) for n in allowed] == ["0"] * len(allowed), f"{node}: workload refused: {codes}"
+    assert "/tmp/x" not in after.split() and "/etc/x" not in after.split(), f"{node}: attack left a file: {after}"
+    assert "active" in after.split() and re.search(r"^\d+;;.*GR3D_FREQ", after, re.M), f"{node}: {after}"
+
+
 @pytest.fixture(scope="module")
 def agentless(cluster: dict[str, Any], tmp_path_factory) -> Path:
-    """A salt-ssh config dir made by salt/ssh/configure.py for the lab nodes: root with the lab
+    """A salt-ssh config dir made by tools/configure.py for the lab nodes: root with the lab
     key, the lab's pillar roots, then an empty site root for ssh_mesh_keys.sls."""
     tmp = tmp_path_factory.mktemp("agentless")
     (tmp / "site").mkdir()
@@ -239,6 +319,9 @@ class Sabotage:
             "export-widened": r"sed -i '0,/^\([[:space:]]*\)[0-9][0-9.\/]*(/s//\1*(/' /etc/exports",
             "fstab-cloud1-deleted": f"sed -i '\\#[[:space:]]{cloud1}[[:space:]]#d' /etc/fstab",
             "video-group-dropped": f"gpasswd -d {user} video",
+            # sudo: a passwordless rule that takes any argument (in the managed drop-in: re-apply repairs)
+            "sudo-rule-without-arguments": f"echo '{user} ALL=(root) NOPASSWD: /usr/bin/killall' >> "
+                                           "/etc/sudoers.d/diagnosenet",
         }[self.name]
 
 
@@ -246,6 +329,9 @@ SABOTAGES = [
     Sabotage("authorized-key-removed", "ssh", r"^test_authorized_keys_hold_exactly"),
     Sabotage("wrong-hostname", "names", r"^test_hostname_is_the_table_name"),
     Sabotage("sudoers-bad-line", "sudo", r"^test_dropins_hold_exactly_pillar_rules"),
+    # next to sudoers-bad-line but on another node (victims go round the nodes in list order):
+    # its own catch, not the bad line's
+    Sabotage("sudo-rule-without-arguments", "sudo", r"^test_every_passwordless_rule_has_an_argument_list"),
     Sabotage("export-widened", "nfs", r"^test_exports_file_matches_pillar", on_master=True),
     Sabotage("fstab-cloud1-deleted", "nfs", r"^test_cloud_mount_has_its_fstab_entry\[cloud/1\]"),
     Sabotage("video-group-dropped", "users", r"^test_user_is_in_pillar_groups"),

@@ -62,7 +62,10 @@ BAD_TABLES = {
     ),
     "server not a master": (mutate("cluster.masters", ["tx3"]), "node tx1: role nfs_server but not in cluster.masters"),
     "unknown role": (mutate("cluster.nodes.0.roles", ["dhcp"]), "node tx0: field 'roles' has unknown role(s) ['dhcp']"),
-    "ssd not a device": (mutate("cluster.nodes.1.ssd", "sdb"), "node tx1: field 'ssd' 'sdb' is not a /dev path"),
+    "ssd not a device": (
+        mutate("cluster.nodes.1.ssd", "sdb"),
+        "node tx1: field 'ssd' 'sdb' is not a whole-disk /dev path",
+    ),
     "package on a worker": (
         mutate("cluster.install_package.master", "tx0"),
         "cluster.install_package.master: 'tx0' is not in cluster.masters",

@@ -7,9 +7,10 @@ import shlex
 import sys
 
 import pytest
+import yaml
 from saltrender import PILLAR, PLATFORMS, REPO, RenderError, by_id, call, contents, lowstate
 
-sys.path[:0] = [str(PILLAR), str(REPO / "salt" / "ssh")]
+sys.path[:0] = [str(PILLAR), str(REPO / "tools")]
 import mesh_keys  # noqa: E402
 import nodetable  # noqa: E402
 
@@ -85,7 +86,7 @@ def test_empty_mine_refuses_to_write_the_mesh_files():
 
 
 def test_collected_keys_in_the_site_pillar_build_the_mesh_files_without_a_mine(tmp_path):
-    """The agentless path: salt/ssh/mesh_keys.py's pillar file in the site root is read through
+    """The agentless path: tools/mesh_keys.py's pillar file in the site root is read through
     pillar/top.sls and the formula's map; no guard, both files list every node's keys."""
     cluster = nodetable.load()
     keys = {
@@ -116,6 +117,50 @@ def test_rollout_asks_the_exports_only_where_nfs_runs(mount_now, tmp_path):
     assert dict(clients)["salt"] == ("rollout-exports-answer" if mount_now else "rollout-nfs-masters")
     masters = orch["rollout-nfs-masters"]["salt.state"]
     assert {"tgt": nodetable.load()["masters"]} in [dict(item) for item in masters]
+
+
+# --- sudo: the cluster user's groups, the guards' reasons, the energy capture paths ---------
+
+def _site_lowstate(tmp_path, site: dict, node: str = "astro0", platform: str = "ubuntu1604-aarch64"):
+    (tmp_path / "site.sls").write_text(yaml.safe_dump(site))
+    return by_id(lowstate(node, platform, pillar_roots=(PILLAR, tmp_path)))
+
+
+@pytest.mark.parametrize(
+    ("site", "groups"), [({}, ["video"]), ({"cluster_user": {"sudo_group": True}}, ["video", "sudo"])]
+)
+def test_cluster_user_is_in_sudo_only_by_pillar_choice(tmp_path, site, groups):
+    account = _site_lowstate(tmp_path, site)["cluster-user-account"]
+    assert (account["groups"], account["remove_groups"]) == (groups, True)
+
+
+@pytest.mark.parametrize("site", [{"groups": ["sudo", "video"]}, {"groups": ["admin"]}, {"sudo_group": "yes"}])
+def test_sudo_rights_through_the_group_list_or_a_non_boolean_are_refused(tmp_path, site):
+    with pytest.raises(RenderError, match=r"cluster_user:(groups|sudo_group)"):
+        _site_lowstate(tmp_path, {"cluster_user": site})
+
+
+def test_uid_guard_gives_its_reason_as_the_comment_under_a_stable_name(tmp_path):
+    """An existing account with other ids (here the host's `nobody`): the summary line must say why."""
+    guard = _site_lowstate(tmp_path, {"cluster_user": {"name": "nobody"}})["cluster-user-uid-guard"]
+    assert guard["name"] == "cluster_user uid/gid guard"
+    assert "user nobody exists with uid 65534" in guard["comment"] and "usermod would chown" in guard["comment"]
+
+
+def test_capture_recorder_and_wrapper_are_rendered_with_their_absolute_paths(tmp_path):
+    chunks = _site_lowstate(tmp_path, {})
+    wrapper, recorder = chunks["diagnosenet-capture-wrapper"], chunks["diagnosenet-capture-recorder"]
+    tegrastats = chunks["diagnosenet-capture-tegrastats"]
+    assert wrapper["context"] == recorder["context"] == {"tegrastats": tegrastats["name"], "wrapper": wrapper["name"]}
+    assert tegrastats["source"] == "/home/nvidia/tegrastats"  # L4T R28.1: in the nvidia user's home
+    for chunk in (wrapper, recorder, tegrastats):
+        assert (chunk["user"], chunk["mode"]) == ("root", "0755") and chunk["name"].startswith("/opt/")
+
+
+@pytest.mark.parametrize("bad", ["/opt/e/bin/x y", "/opt/e/../../tmp/x", "opt/x", "/opt/x;id", "/opt/x\n"])
+def test_a_capture_path_that_is_not_plain_is_refused_naming_the_key(tmp_path, bad):
+    with pytest.raises(RenderError, match="diagnosenet:capture:wrapper"):
+        _site_lowstate(tmp_path, {"diagnosenet": {"capture": {"wrapper": bad}}})
 
 
 # ---- nfs: the version the kernels can do, the guard before any NFS change, the export layout

@@ -1,4 +1,4 @@
-"""The salt-ssh roster and config dir generated from the node table (salt/ssh/).
+"""The salt-ssh roster and config dir generated from the node table (tools/).
 
 Unit tests run everywhere. The proof runs salt-ssh for real against a throwaway sshd on
 127.0.0.2 and 127.0.0.3, each address a node of a small loopback table: both "nodes" are
@@ -8,6 +8,7 @@ salt-ssh against the container lab when it is up.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -25,7 +26,7 @@ import configure  # noqa: E402
 import mesh_keys  # noqa: E402
 import roster  # noqa: E402
 
-GOLDEN_MASTER = REPO / "salt" / "bootstrap" / "master.conf.example"
+GOLDEN_MASTER = REPO / "tools" / "bootstrap" / "master.conf.example"
 TABLES = {"real": None, "table5": REPO / "tests" / "data" / "table5.yaml"}
 NODETABLE = roster.nodetable()
 
@@ -114,11 +115,40 @@ def test_ssh_config_dir_points_salt_at_this_repo_and_the_site_pillar(tmp_path: P
 
 def test_master_drop_in_matches_the_reviewed_golden_example() -> None:
     result = cli(CONFIGURE_PY, "master", "--repo", "/srv/jetson-array",
-                 "--site-pillar", "/srv/jetson-site")
+                 "--site-pillar", "/srv/jetson-site", "--interface", "10.10.0.10")
     assert result.returncode == 0, result.stderr
     assert result.stdout == GOLDEN_MASTER.read_text(), (
         f"regenerate {GOLDEN_MASTER.relative_to(REPO)} with the command above and review the diff"
     )
+
+
+def test_master_listens_on_the_array_lan_only() -> None:
+    """Salt's default interface is 0.0.0.0: 4505/4506 open on every network of the master host."""
+    golden = yaml.safe_load(GOLDEN_MASTER.read_text())
+    assert configure.master_interface(golden["interface"], load(None)) == golden["interface"]
+    other = load(TABLES["table5"])["nodes"][0]["ip"]  # an address of that table's subnet
+    result = cli(CONFIGURE_PY, "master", "--site-pillar", "/s", "--interface", other, "--table", str(TABLES["table5"]))
+    assert result.returncode == 0, result.stderr
+    assert yaml.safe_load(result.stdout)["interface"] == other
+    refused = cli(CONFIGURE_PY, "master", "--site-pillar", "/s", "--interface", golden["interface"],
+                  "--table", str(TABLES["table5"]))
+    assert refused.returncode == 1 and f"subnet {load(TABLES['table5'])['subnet']}" in refused.stderr
+
+
+@pytest.mark.parametrize(
+    ("address", "message"),
+    [
+        (None, "the following arguments are required: --interface"),
+        ("0.0.0.0", "--interface 0.0.0.0 is not a host address of the node table's subnet 10.10.0.0/24"),
+        ("192.168.1.5", "--interface 192.168.1.5 is not a host address"),
+        ("10.10.0.255", "is not a host address"),
+        ("master.lan", "--interface 'master.lan' is not an IP address"),
+    ],
+)
+def test_master_drop_in_refuses_an_interface_off_the_array_lan(address: str | None, message: str) -> None:
+    result = cli(CONFIGURE_PY, "master", "--site-pillar", "/s", *(["--interface", address] if address else []))
+    assert result.returncode != 0 and message in result.stderr, result.stderr
+    assert result.stdout == ""
 
 
 def test_relenv_tarball_is_checked_then_put_where_salt_ssh_looks(tmp_path: Path) -> None:
@@ -192,6 +222,21 @@ def test_salt_ssh_renders_each_nodes_pillar_and_states_from_the_table(ssh_proof)
         assert managed_contents(shown[row["name"]], "/etc/hostname") == row["name"], row["name"]
 
 
+def test_salt_ssh_refuses_a_hostile_site_pillar_before_any_state(ssh_proof) -> None:
+    """The agentless path checks the same pillar schema (salt/site/schema.sls renders on this
+    machine, where salt-ssh compiles pillar): the render stops naming node and field."""
+    cfg, cluster = ssh_proof
+    site = cfg.parent / "site" / "site.sls"
+    site.write_text("gpu_stack: {nvpmodel_mode: '2; touch /tmp/p'}\n")
+    try:
+        shown = salt_ssh(cfg, "state.show_sls", "hosts", check=False)
+    finally:
+        site.unlink()
+    for row in cluster["nodes"]:
+        text = json.dumps(shown.get(row["name"]))
+        assert f"node {row['name']}: field 'gpu_stack:nvpmodel_mode'" in text, (row["name"], text[-2000:])
+
+
 def managed_contents(states: dict, name: str) -> object:
     """The `contents` argument of the file state that manages ``name`` (None: no such state)."""
     for state in states.values():
@@ -201,7 +246,7 @@ def managed_contents(states: dict, name: str) -> object:
     return None
 
 
-# --- salt/ssh/mesh_keys.py: the mesh keys for the agentless path -------------------------
+# --- tools/mesh_keys.py: the mesh keys for the agentless path -------------------------
 
 HOST = {"ssh_host_ed25519_key.pub": "ssh-ed25519 HOSTKEY root@x"}
 USER = {"mpiuser": {"id_ed25519.pub": "ssh-ed25519 USERKEY mpiuser@x"}}

@@ -19,7 +19,7 @@ import pytest
 import yaml
 from saltrender import REPO
 
-sys.path.insert(0, str(REPO / "salt" / "ssh"))
+sys.path.insert(0, str(REPO / "tools"))
 import roster  # noqa: E402
 
 VAGRANTFILE = REPO / "Vagrantfile"

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import sys
 
 import pytest
 from saltrender import REPO
 
 sys.path.insert(0, str(REPO))
-from validation import inventory, pillars  # noqa: E402
+from validation import inventory, pillars, session  # noqa: E402
 
 SSH = inventory.SshOptions(control_dir="/tmp/jv-test")
 
@@ -102,3 +104,44 @@ def test_control_masters_are_closed_with_the_same_options() -> None:
     [command] = inventory.control_exit_commands(targets)
     assert command[-3:] == ["-O", "exit", "n1"]
     assert "User=root" in command and "ControlPath=/c/%C" in command and "HostName=10.9.0.11" in command
+
+
+# --- the ssh control dir: sockets of root's connections to every node --------------------
+
+
+def test_control_dir_is_made_private(tmp_path) -> None:
+    path = str(tmp_path / "ctl")
+    assert inventory.private_dir(path) == path
+    info = os.lstat(path)
+    assert stat.S_ISDIR(info.st_mode) and stat.S_IMODE(info.st_mode) == 0o700 and info.st_uid == os.getuid()
+    assert inventory.private_dir(path) == path, "our own private dir is reused"
+
+
+def bad_dirs(tmp_path) -> dict[str, tuple[str, str]]:
+    """Control dirs another user could have prepared: path -> the reason it is refused."""
+    good = tmp_path / "good"
+    good.mkdir(mode=0o700)
+    (tmp_path / "link").symlink_to(good)
+    (tmp_path / "file").write_text("")
+    (tmp_path / "open").mkdir()
+    (tmp_path / "open").chmod(0o777)
+    cases = {"link": "is a symlink", "file": "is not a directory", "open": "has mode 0777, not 0700"}
+    if os.geteuid() == 0:
+        (tmp_path / "theirs").mkdir(mode=0o700)
+        os.chown(tmp_path / "theirs", 65534, 65534)
+        cases["theirs"] = f"is owned by uid 65534, not {os.getuid()}"
+    return {str(tmp_path / name): reason for name, reason in cases.items()}
+
+
+def test_a_control_dir_we_do_not_own_alone_is_refused(tmp_path) -> None:
+    for path, reason in bad_dirs(tmp_path).items():
+        with pytest.raises(inventory.InventoryError) as err:
+            inventory.private_dir(path)
+        assert f"ssh control dir {path} {reason}" in str(err.value)
+
+
+def test_the_run_stops_before_any_connection_on_a_bad_control_dir(tmp_path) -> None:
+    path = next(iter(bad_dirs(tmp_path)))
+    ssh = inventory.SshOptions(control_dir=path)
+    with pytest.raises(inventory.InventoryError, match=f"ssh control dir {path} is a symlink"):
+        session.build("astro0", None, ssh, "ring")

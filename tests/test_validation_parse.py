@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 from saltrender import REPO
 
@@ -102,8 +105,9 @@ def test_probe_script_frames_each_output_with_its_exit_status() -> None:
         "fails": "echo oops >&2; exit 3",
         "marker_like": "echo '@@@not-a-marker'",
     }
-    run = subprocess.run(["sh", "-c", probes.script(commands)], capture_output=True, text=True, check=True)
-    found = probes.parse(run.stdout)
+    mark = probes.marker()
+    run = subprocess.run(["sh", "-c", probes.script(commands, mark)], capture_output=True, text=True, check=True)
+    found = probes.parse(run.stdout, mark)
     assert found == {
         "lines": {"rc": 0, "out": "a\nb"},
         "no_newline": {"rc": 0, "out": "x"},
@@ -111,6 +115,39 @@ def test_probe_script_frames_each_output_with_its_exit_status() -> None:
         "fails": {"rc": 3, "out": ""},
         "marker_like": {"rc": 0, "out": "@@@not-a-marker"},
     }
+
+
+def forged_authorized_keys(mark: str) -> str:
+    """What the cluster user can write to its authorized_keys (printed by a probe after the
+    passwd probe): a passwd block framed as the preflight framed blocks before (fixed markers),
+    and one line framed as today's script frames a block, with today's marker."""
+    fake = "mpiuser:x:0:0::/root:/bin/bash"
+    fixed = f"@@@jetson-probe-end 0\n@@@jetson-probe-begin passwd\n{fake}\n\n@@@jetson-probe-end 0\n"
+    encoded = base64.b64encode(f"{fake}\n0".encode()).decode()
+    return f"ssh-ed25519 AAAA x\n{fixed}{mark} passwd {encoded}\n"
+
+
+def test_a_probe_output_cannot_forge_the_block_of_another_probe() -> None:
+    mark = probes.marker()
+    forged = forged_authorized_keys(mark)
+    real = "mpiuser:x:1100:1100::/home/mpiuser:/bin/bash"
+    # in the order probes.for_node has them
+    commands = dict(zip(["passwd", "authorized_keys"], [f"echo '{real}'", "cat keys"], strict=True))
+    with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp, "keys").write_text(forged)
+        run = subprocess.run(["sh", "-c", probes.script(commands, mark)], cwd=tmp, capture_output=True, text=True,
+                             check=True)
+    found = probes.parse(run.stdout, mark)
+    assert found["passwd"] == {"rc": 0, "out": real}
+    assert found["authorized_keys"] == {"rc": 0, "out": forged.removesuffix("\n")}, "the file is read verbatim"
+
+
+def test_each_probe_run_has_its_own_marker_and_other_runs_lines_are_ignored() -> None:
+    first, second = probes.marker(), probes.marker()
+    assert first != second and len(first.rpartition("-")[2]) == 32
+    run = subprocess.run(["sh", "-c", probes.script({"uid": "id -u"}, first)], capture_output=True, text=True)
+    assert probes.parse(run.stdout, second) == {}
+    assert probes.parse(run.stdout.rstrip("\n"), first) == {}, "a line cut short (no newline) is no result"
 
 
 def test_mesh_peers_are_the_next_node_or_every_other_one() -> None:
@@ -128,9 +165,28 @@ def test_mesh_probe_prints_each_peer_with_the_last_line_ssh_printed() -> None:
     """As root (sudo to root needs no password here): an unresolvable peer answers ssh's error."""
     peers = ["peer-one.invalid", "peer-two.invalid"]
     command = probes.for_node(PILLAR_STUB, peers)["mesh"]
-    run = subprocess.run(["sh", "-c", probes.script({"mesh": command})], capture_output=True, text=True, timeout=60)
-    out = probes.parse(run.stdout)["mesh"]["out"]
+    mark = probes.marker()
+    script = probes.script({"mesh": command}, mark)
+    run = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=60)
+    out = probes.parse(run.stdout, mark)["mesh"]["out"]
     answers = dict(line.split(" ", 1) for line in out.splitlines())
     assert list(answers) == peers
     assert all("Could not resolve hostname" in answers[peer] for peer in peers), answers
     assert "mesh" not in probes.for_node(PILLAR_STUB)
+
+
+def test_passwordless_commands_without_an_argument_list_are_found() -> None:
+    without = parse.passwordless_without_arguments
+    assert without("(root) NOPASSWD: /opt/tools/record.sh") == ["/opt/tools/record.sh"]
+    assert without('(root) NOPASSWD: /usr/bin/killall -9 tegrastats, /opt/w "", /usr/sbin/iftop') == ["/usr/sbin/iftop"]
+    assert without("(ALL : ALL) NOPASSWD: SETENV: ALL") == ["ALL"]
+    assert without('(root) NOPASSWD: /opt/w ""') == []
+    assert without("(ALL : ALL) ALL") == []  # asks for the password
+
+
+def test_sudo_targets_are_the_words_sudo_runs_in_command_position() -> None:
+    upstream = 'ARGS="./"\n## sudo visudo\nsudo $ARGS$ADDPATH$EXEC  |\nawk x\n'
+    assert parse.sudo_targets(upstream) == ["$ARGS$ADDPATH$EXEC"]
+    ours = ("WRAPPER=/opt/e/bin/w\nif ! sudo -n -l \"$WRAPPER\" >/dev/null; then\n"
+            "    echo \"x: sudo does not let $(id -un) run\" >&2\nfi\nsudo -n \"$WRAPPER\" | awk y &\n")
+    assert parse.sudo_targets(ours) == ["/opt/e/bin/w", "/opt/e/bin/w"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 
@@ -11,7 +12,7 @@ import yaml
 from saltrender import REPO
 
 sys.path.insert(0, str(REPO))
-from validation import pillars  # noqa: E402
+from validation import pillars, session  # noqa: E402
 
 TABLE5 = REPO / "tests" / "data" / "table5.yaml"
 
@@ -90,3 +91,19 @@ def test_merge_replaces_lists_and_scalars_and_merges_mappings() -> None:
     assert pillars.merge(base, over) == {"a": {"x": 1, "y": [3]}, "b": {"new": 1}, "c": None}
     assert base == {"a": {"x": 1, "y": [1, 2]}, "b": 1, "c": {"k": 1}}  # inputs untouched
     assert salt.utils.dictupdate.merge_recurse(base, over) == pillars.merge(base, over)
+
+
+HASH = "$6$saltsalt$" + "h" * 86  # a SHA-512 crypt hash's shape
+
+
+def test_the_suite_keeps_whether_a_password_hash_is_set_never_the_hash(tmp_path) -> None:
+    site = {"cluster_user": {"password_hash": HASH},
+            "other": {"secret_token": "", "plain": "kept", "passwordless_sudo": False, "secret": {"key": "v"}}}
+    opts = pillars.salt_opts(master_config(tmp_path, str(TABLE5), site))
+    name = pillars.table(opts)["masters"][0]
+    pillar = session.redact(pillars.render(opts, [name]))[name]
+    assert HASH in json.dumps(pillars.render(opts, [name])), "the site pillar did not reach the render"
+    assert HASH not in json.dumps(pillar) and "saltsalt" not in json.dumps(pillar)
+    assert pillars.formula(pillar, "cluster_user")["password_hash"], "whether it is set is what test_users checks"
+    assert pillar["other"] == {"secret_token": "", "plain": "kept", "passwordless_sudo": False,
+                               "secret": {"key": session.REDACTED}}

@@ -13,10 +13,12 @@ import ctypes
 import glob
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -25,7 +27,8 @@ import yaml
 from saltrender import REPO
 
 sys.path.insert(0, str(REPO))
-from validation import inventory, parse, preflight  # noqa: E402
+from validation import conftest as suite_hooks  # noqa: E402
+from validation import inventory, parse, preflight, session  # noqa: E402
 
 TABLE5 = REPO / "tests" / "data" / "table5.yaml"
 ROWS = {row["name"]: row for row in yaml.safe_load(TABLE5.read_text())["cluster"]["nodes"]}
@@ -37,7 +40,8 @@ PROBES = {
     "host_keys": "cat /etc/ssh/ssh_host_*_key.pub",
     "missing": "cat /nope",
 }
-SWITCHES = {"nfs": {"mount_now": False}, "swap": {"activate": False}}
+HASH = "$6$saltsalt$" + "h" * 86  # a site password hash: must never land in a file of the suite
+SWITCHES = {"nfs": {"mount_now": False}, "swap": {"activate": False}, "cluster_user": {"password_hash": HASH}}
 
 
 def free_port() -> int:
@@ -85,6 +89,8 @@ def lab(tmp_path_factory):
     client += f"  UserKnownHostsFile {tmp}/known_hosts\n  ConnectTimeout 5\n"
     (tmp / "ssh_config").write_text(f"Host {LIVE}\n  Port {port}\n{client}Host {DEAD}\n  Port {closed}\n{client}")
     (tmp / "pillar").mkdir()
+    # the suite's TMPDIR, what it leaves there is checked; short: ssh control sockets go there too
+    (tmp / "tmp").symlink_to(tempfile.mkdtemp(prefix="jv-t-", dir="/tmp"))
     (tmp / "pillar" / "site.sls").write_text(yaml.safe_dump(SWITCHES))
     roots = {"base": [str(tmp / "pillar"), str(REPO / "pillar")]}
     master = {"pillar_roots": roots, "jetson_node_table": str(TABLE5), "cachedir": str(tmp / "cache")}
@@ -100,11 +106,16 @@ def lab(tmp_path_factory):
     finally:
         sshd.terminate()
         sshd.wait(timeout=10)
+        shutil.rmtree((tmp / "tmp").resolve())
 
 
-def suite(*args: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "pytest", "validation/", "-p", "no:cacheprovider", *args]
-    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+def suite_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "pytest", "validation/", "-p", "no:cacheprovider", *args]
+
+
+def suite(*args: str, tmpdir: Path | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "TMPDIR": str(tmpdir)} if tmpdir else None
+    return subprocess.run(suite_command(*args), cwd=REPO, capture_output=True, text=True, timeout=300, env=env)
 
 
 def ssh_options(lab) -> inventory.SshOptions:
@@ -153,6 +164,7 @@ def runs(lab):
                 f"--hosts={LIVE},{DEAD}",
                 f"--report-json={out}",
                 *workers,
+                tmpdir=(lab / "tmp").resolve(),
             )
             done[mode] = (proc, json.loads(out.read_text()) if out.exists() else None)
         return done[mode]
@@ -198,6 +210,53 @@ def test_pillar_switches_skip_live_checks_with_their_reason(runs) -> None:
     assert {"test_cloud_mount_has_its_fstab_entry", "test_swap_file_has_fstab_entry"} <= ran
     # the other live NFS checks do not exist where nfs:mount_now is false
     assert not {"test_cloud_mount_is_writable_by_user", "test_exportfs_serves_pillar_clients"} & (set(skipped) | ran)
+
+
+def test_the_state_file_is_private_and_removed(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(suite_hooks.tempfile, "tempdir", str(tmp_path))
+    state = session.State([], {"n1": session.redact({"cluster_user": {"password_hash": HASH}})})
+    path = suite_hooks.write_state_file(state)
+    directory = Path(path).parent
+    assert directory.parent == tmp_path and directory.stat().st_mode & 0o777 == 0o700
+    assert HASH not in Path(path).read_text() and json.loads(Path(path).read_text())["pillars"]["n1"]
+    suite_hooks.remove_state_file(path)
+    suite_hooks.remove_state_file(path)  # at exit again, after the session end did it
+    assert tmp_path.is_dir() and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("mode", ["serial", "xdist-default"])
+def test_a_finished_run_leaves_no_state_file_and_no_secret(runs, lab, mode: str) -> None:
+    run, report = runs(mode)
+    assert report, run.stdout[-2000:]
+    assert not list((lab / "tmp").glob("jetson-validation-*")), "a state file outlived the run"
+    assert HASH not in json.dumps(report) and HASH not in run.stdout + run.stderr
+
+
+def test_a_killed_run_leaves_no_secret_in_tmp(lab) -> None:
+    """SIGKILL: no exit handler runs, so what the controller wrote for its workers stays; it
+    must hold no password hash and sit in a directory only its owner can open."""
+    tmpdir = (lab / "tmp").resolve() / "killed"
+    tmpdir.mkdir()
+    args = suite_command(f"--salt-config={lab}", f"--ssh-config={lab / 'ssh_config'}", f"--hosts={LIVE},{DEAD}",
+                         "-n", "2")
+    run = subprocess.Popen(args, cwd=REPO, env={**os.environ, "TMPDIR": str(tmpdir)}, start_new_session=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(tmpdir.glob("jetson-validation-*/state.json")) and run.poll() is None:
+            assert time.monotonic() < deadline, "the suite wrote no state file for its workers"
+            time.sleep(0.05)
+    finally:
+        os.killpg(run.pid, signal.SIGKILL)
+        run.wait(timeout=30)
+        ssh = inventory.SshOptions(config=str(lab / "ssh_config"), control_dir=str(tmpdir / f"jv-ssh-{os.getuid()}"))
+        for command in inventory.control_exit_commands([inventory.ssh_target(LIVE, "127.0.0.1", ssh)]):
+            subprocess.run(command, capture_output=True, check=False)  # the killed run's ssh master
+    left = list(tmpdir.glob("jetson-validation-*/state.json"))
+    assert left, "the run ended before it could be killed: nothing proven"
+    assert left[0].parent.stat().st_mode & 0o777 == 0o700
+    text = left[0].read_text()
+    assert "password_hash" in text and HASH not in text
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,10 @@ workers read that state from a JSON file and run one host's checks on one worker
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 from typing import Any
@@ -111,10 +113,30 @@ def pytest_configure_node(node: Any) -> None:
     at 24 hosts)."""
     config = node.config
     if STATE_FILE not in config.stash:
-        with tempfile.NamedTemporaryFile("w", prefix="jetson-validation-", suffix=".json", delete=False) as handle:
-            handle.write(json.dumps(config.stash[STATE].to_json()))  # one shot: json's C encoder
-        config.stash[STATE_FILE] = handle.name
+        config.stash[STATE_FILE] = write_state_file(config.stash[STATE])
     node.workerinput[WORKER_KEY] = config.stash[STATE_FILE]
+
+
+def write_state_file(state: State) -> str:
+    """The state as JSON in a new private directory (mkdtemp: 0700, a name nobody could
+    prepare), removed at exit; the pillars in it hold no secret values (session.redact)."""
+    path = os.path.join(tempfile.mkdtemp(prefix="jetson-validation-"), "state.json")
+    atexit.register(remove_state_file, path)
+    with open(f"{path}.new", "w", encoding="utf-8") as handle:
+        handle.write(json.dumps(state.to_json()))  # one shot: json's C encoder
+    os.replace(f"{path}.new", path)  # whoever sees the file sees all of it
+    return path
+
+
+def remove_state_file(path: str) -> None:
+    """Remove the state file ``path`` with its private directory (again: nothing happens)."""
+    shutil.rmtree(os.path.dirname(path), ignore_errors=True)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The workers read the state file when they started: remove it as soon as the run ends."""
+    if not hasattr(session.config, "workerinput") and STATE_FILE in session.config.stash:
+        remove_state_file(session.config.stash[STATE_FILE])
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -210,7 +232,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if hasattr(config, "workerinput") or STATE not in config.stash:
         return
     if STATE_FILE in config.stash:
-        os.unlink(config.stash[STATE_FILE])
+        remove_state_file(config.stash[STATE_FILE])
     stopping = [
         subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for command in inventory.control_exit_commands(config.stash[STATE].targets)

@@ -13,6 +13,7 @@ import fnmatch
 import os
 import shlex
 import socket
+import stat
 import subprocess
 import tempfile
 import urllib.parse
@@ -44,6 +45,29 @@ class Target:
     name: str
     spec: str
     options: dict[str, Any]
+
+
+def private_dir(path: str) -> str:
+    """``path`` as a directory only this user can use (ssh control sockets: whoever can write
+    there can put a socket in the way of ours): made 0700 if absent; if present, refused unless
+    it is a directory, not a symlink, owned by this user, mode 0700."""
+    try:
+        os.mkdir(path, 0o700)
+        os.chmod(path, 0o700)  # whatever the umask
+    except FileExistsError:
+        pass
+    info = os.lstat(path)
+    problems = []
+    if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+        problems.append("is a symlink" if stat.S_ISLNK(info.st_mode) else "is not a directory")
+    if info.st_uid != os.getuid():
+        problems.append(f"is owned by uid {info.st_uid}, not {os.getuid()}")
+    if stat.S_IMODE(info.st_mode) != 0o700:
+        problems.append(f"has mode {stat.S_IMODE(info.st_mode):04o}, not 0700")
+    if problems:
+        raise InventoryError(f"ssh control dir {path} {', '.join(problems)}: not used; "
+                             "remove it (or find out who made it)")
+    return path
 
 
 def expand(patterns: str | None, cluster: dict[str, Any], ssh: SshOptions) -> list[Target]:

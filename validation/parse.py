@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import shlex
 from typing import Any
 
 
@@ -66,6 +68,28 @@ def sudo_rules(text: str) -> list[str]:
         elif started and line.strip():
             rules.append(" ".join(line.split()))
     return rules
+
+
+def passwordless_without_arguments(rule: str) -> list[str]:
+    """A rule as ``sudo -l`` lists it -> its commands that run without a password and without an
+    argument list (any argument allowed): '(root) NOPASSWD: /a, /b x' -> ['/a']. '""' (no
+    argument) is an argument list."""
+    match = re.match(r"\([^)]*\)\s+((?:[A-Z_]+:\s*)*)(.*)", rule)
+    if not match or "NOPASSWD:" not in match[1]:
+        return []
+    commands = re.split(r"(?<!\\),\s*", match[2])
+    return [command.strip() for command in commands if len(command.split()) < 2]
+
+
+def sudo_targets(script: str) -> list[str]:
+    """The command word after each `sudo [-x ...]` in command position in a shell script
+    (comments dropped), with `$WRAPPER` expanded from the script's own `WRAPPER=` line."""
+    code = "\n".join(line.split("#", 1)[0] for line in script.splitlines())
+    assigned = re.search(r"^WRAPPER=(\S+)$", code, re.M)
+    wrapper = shlex.split(assigned[1])[0] if assigned else "$WRAPPER"
+    command = r"(?:^|[|;&(!`])\s*(?:(?:if|then|do|while|until)\s+)?!?\s*sudo(?:\s+-[A-Za-z]+)*\s+(\S+)"
+    words = re.findall(command, code, re.M)
+    return [wrapper if word in ('"$WRAPPER"', "$WRAPPER") else word for word in words]
 
 
 def sudo_rule_as_listed(rule: str) -> str:

@@ -48,6 +48,11 @@ def nodetable() -> ModuleType:
     return repo_module("pillar/nodetable.py")
 
 
+def pillar_schema() -> ModuleType:
+    """salt/_modules/pillar_schema.py: the check the states run before they render."""
+    return repo_module("salt/_modules/pillar_schema.py")
+
+
 def salt_opts(config: str | None) -> dict[str, Any]:
     """Master opts to render node pillars with, as the salt-master does for each minion, from
     ``config`` (a master config file, or a dir holding ``master``: its pillar_roots,
@@ -97,6 +102,9 @@ def render(opts: dict[str, Any], names: list[str]) -> dict[str, dict[str, Any]]:
                 f"pillar of {name} has no 'node' key: is pillar/cluster.sls in the pillar top "
                 f"of {opts.get('pillar_roots')}?"
             )
+        refused = pillar_schema().problems(data, name)
+        if refused:
+            raise PillarError(f"pillar of {name}: " + "; ".join(refused))
         result[name] = plain(data)
     return result
 

@@ -21,11 +21,12 @@ from validation import probes as probes_module
 
 def reach(spec: str, options: dict[str, Any], probes: dict[str, str]) -> dict[str, Any]:
     """Run all ``probes`` (validation/probes.py) on one host in one command: {ok, reason, probes}."""
+    mark = probes_module.marker()
     try:
-        result = testinfra.get_host(spec, **options).run(probes_module.script(probes))
+        result = testinfra.get_host(spec, **options).run(probes_module.script(probes, mark))
     except Exception as err:  # testinfra raises RuntimeError(result) for ssh errors, others too
         return {"ok": False, "reason": f"unreachable: {error_reason(err)}", "probes": {}}
-    found = probes_module.parse(result.stdout)
+    found = probes_module.parse(result.stdout, mark)
     if result.rc != 0 or "uid" not in found:
         detail = (result.stderr or result.stdout).strip().splitlines()
         reason = f"cannot run commands: {detail[-1] if detail else f'exit {result.rc}'}"

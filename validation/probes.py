@@ -10,13 +10,14 @@ checks. Paths and names come from pillar and formula settings.
 
 from __future__ import annotations
 
+import base64
+import secrets
 import shlex
 from collections.abc import Sequence
 from typing import Any
 
 from validation import pillars
 
-BEGIN, END = "@@@jetson-probe-begin", "@@@jetson-probe-end"
 MOUNT_TIMEOUT_S = 10
 # How the cluster user's ssh must work for MPI: keys only, host keys pinned, no prompt.
 SSH_OPTIONS = "-o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=10"
@@ -28,7 +29,7 @@ def for_node(pillar: dict[str, Any], peers: Sequence[str] = ()) -> dict[str, str
     for part in (_users, _names, _nfs, _sudo, _swap, _gpu):
         probes |= part(pillar)
     if peers:
-        probes["mesh"] = _mesh(pillar["cluster_user"]["name"], peers)
+        probes["mesh"] = mesh(pillar["cluster_user"]["name"], peers)
     return probes
 
 
@@ -38,10 +39,17 @@ def as_user(user: str, command: str, timeout: int | None = None) -> str:
     return f"sudo -n -H -u {shlex.quote(user)} -- {bound}sh -c {shlex.quote(f'cd && {command}')}"
 
 
-def _mesh(user: str, peers: Sequence[str]) -> str:
+def mesh(user: str, peers: Sequence[str]) -> str:
     """As ``user``, ssh to each peer by name (as MPI does): a line '<peer> <last line it printed>'."""
     hops = [f"echo {p} $(ssh {SSH_OPTIONS} {p} hostname 2>&1 | tail -n1)" for p in map(shlex.quote, peers)]
     return as_user(user, "; ".join(hops), timeout=15 + 12 * len(peers))
+
+
+def broken_hops(out: str, peers: Sequence[str]) -> dict[str, str]:
+    """From the output of mesh(): the peers that did not answer with their own name -> what
+    ssh said instead."""
+    answers = dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
+    return {peer: answers.get(peer, "no answer") for peer in peers if answers.get(peer) != peer}
 
 
 def _users(pillar: dict[str, Any]) -> dict[str, str]:
@@ -133,27 +141,36 @@ def _gpu(pillar: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def script(probes: dict[str, str]) -> str:
-    """One shell script running every probe in its own subshell, its output framed by markers
-    with its exit status."""
+def marker() -> str:
+    """A fresh marker for one probe run: nothing on the node can have been written to match it."""
+    return f"@@@jetson-probe-{secrets.token_hex(16)}"
+
+
+def script(probes: dict[str, str], mark: str) -> str:
+    """One shell script running every probe in its own subshell. Each probe prints one line,
+    ``<mark> <name> <base64 of its output, a newline, its exit status>``: what a probe prints
+    (authorized_keys is the cluster user's to write) stays inside its own line, so it cannot
+    frame a block of another probe even by guessing ``mark`` (a fresh marker() per run)."""
     parts = [
-        f"echo {BEGIN} {name}; ( {command} ) 2>/dev/null; printf '\\n{END} %s\\n' $?"
+        f"printf '%s %s ' {mark} {shlex.quote(name)}; "
+        f"{{ ( {command} ) 2>/dev/null; printf '\\n%s' $?; }} | base64 -w0; echo"
         for name, command in probes.items()
     ]
     return "\n".join(parts) + "\nexit 0\n"
 
 
-def parse(stdout: str) -> dict[str, dict[str, Any]]:
-    """The script's output -> {name: {"rc": exit status, "out": output}}."""
+def parse(stdout: str, mark: str) -> dict[str, dict[str, Any]]:
+    """The script's output -> {name: {"rc": exit status, "out": output}}; complete lines with
+    ``mark`` only, the first per name."""
     results: dict[str, dict[str, Any]] = {}
-    name, lines = None, []
-    for line in stdout.split("\n"):
-        if line.startswith(BEGIN + " "):
-            name, lines = line[len(BEGIN) + 1 :], []
-        elif line.startswith(END + " ") and name is not None:
-            text = "\n".join(lines)
-            results[name] = {"rc": int(line.split()[-1]), "out": text[:-1] if text.endswith("\n") else text}
-            name = None
-        elif name is not None:
-            lines.append(line)
+    for line in stdout.split("\n")[:-1]:
+        head, _, rest = line.partition(" ")
+        name, _, body = rest.partition(" ")
+        if head != mark or name in results:
+            continue
+        try:
+            text, _, rc = base64.b64decode(body, validate=True).decode(errors="replace").rpartition("\n")
+            results[name] = {"rc": int(rc), "out": text.removesuffix("\n")}
+        except ValueError:  # binascii.Error too: a line cut short (the connection died)
+            continue
     return results

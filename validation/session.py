@@ -6,7 +6,7 @@ workers as JSON, so no worker renders pillar or probes hosts again.
 
 from __future__ import annotations
 
-import os
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
@@ -16,6 +16,21 @@ import pytest
 import testinfra
 
 from validation import inventory, pillars, preflight, probes
+
+# Pillar keys whose values the suite must never hold (it checks only whether one is set).
+SECRET_KEY = re.compile(r"password|passphrase|secret", re.IGNORECASE)
+REDACTED = "(set; the suite keeps no secret)"
+
+
+def redact(data: Any, secret: bool = False) -> Any:
+    """``data`` with every non-empty string under a SECRET_KEY-named key (at any depth below
+    it) replaced by REDACTED; empty values and switches kept, so a check still sees whether a
+    password hash is set. The rendered pillar then travels and lands in files without them."""
+    if isinstance(data, dict):
+        return {key: redact(value, secret or bool(SECRET_KEY.search(str(key)))) for key, value in data.items()}
+    if isinstance(data, list):
+        return [redact(item, secret) for item in data]
+    return REDACTED if secret and isinstance(data, str) and data else data
 
 
 @dataclass
@@ -79,13 +94,13 @@ def build(hosts: str | None, salt_config: str | None, ssh: inventory.SshOptions,
     mesh peers among the nodes that answered."""
     opts = pillars.salt_opts(salt_config)
     targets = inventory.expand(hosts, pillars.table(opts), ssh)
-    os.makedirs(ssh.control_dir, mode=0o700, exist_ok=True)
+    inventory.private_dir(ssh.control_dir)
     state = State(targets, {})
     with pillars.renderer(opts, state.names) as render_all:
 
         def render() -> None:
             started = time.monotonic()
-            state.pillars = render_all()
+            state.pillars = redact(render_all())
             state.timings["pillar_s"] = round(time.monotonic() - started, 2)
 
         def probes_of(answering: list[str]) -> dict[str, dict[str, str]]:

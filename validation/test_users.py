@@ -18,11 +18,18 @@ def test_user_has_pinned_uid_gid_and_shell(node: Node, record: Any) -> None:
 
 
 def test_user_is_in_pillar_groups(node: Node, record: Any) -> None:
+    """Exactly the pillar's groups: `sudo` only when pillar cluster_user:sudo_group is true
+    (with a password hash, membership is root for everyone using the account)."""
     want = node.formula("cluster_user")
+    expected = set(want["groups"]) | ({"sudo"} if want["sudo_group"] else set())
     have = node.probe("groups").out.split()
-    missing = sorted(set(want["groups"]) - set(have))
-    record(groups=have, expected=want["groups"])
-    assert not missing, f"{node.name}: user {want['name']} is not in group(s) {missing}"
+    supplementary = set(have[1:])  # `id -Gn` lists the primary group first
+    record(groups=have, expected=sorted(expected))
+    missing, extra = sorted(expected - supplementary), sorted(supplementary - expected)
+    assert not (missing or extra), (
+        f"{node.name}: user {want['name']} is not in group(s) {missing}, and is in {extra} beyond pillar "
+        f"cluster_user:groups (sudo_group: {want['sudo_group']})"
+    )
 
 
 def test_password_is_locked_without_pillar_hash(node: Node, record: Any) -> None:

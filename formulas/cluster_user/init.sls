@@ -1,4 +1,5 @@
-{#- The cluster user: pinned uid/gid (NFS ownership depends on it), groups, shell, locked password. #}
+{#- The cluster user: pinned uid/gid (NFS ownership depends on it), exactly its groups (sudo only
+    by pillar choice), shell, locked password. #}
 {%- from tpldir ~ "/map.jinja" import cluster_user as u with context %}
 {%- set existing = salt["user.info"](u.name) %}
 {%- set home = "/home/" ~ u.name %}
@@ -11,7 +12,8 @@ cluster-user-packages:
 {#- usermod -u would chown the whole home, NFS shares under ~/cloud included: refuse. #}
 cluster-user-uid-guard:
   test.fail_without_changes:
-    - name: >-
+    - name: cluster_user uid/gid guard
+    - comment: >-
         user {{ u.name }} exists with uid {{ existing.uid }} gid {{ existing.gid }} but the node
         table pins uid {{ u.uid }} gid {{ u.gid }}; unmount {{ home }}/cloud/* and migrate it by
         hand (see docs/operations.md): usermod would chown the NFS shares
@@ -29,7 +31,8 @@ cluster-user-account:
     - name: {{ u.name }}
     - uid: {{ u.uid }}
     - gid: {{ u.gid }}
-    - groups: {{ u.groups | json }}
+    - groups: {{ u.all_groups | json }}
+    - remove_groups: True
     - shell: {{ u.shell }}
     - home: {{ home }}
     - createhome: True

@@ -1,8 +1,11 @@
-{#- Undo diagnosenet: the capture tools and the checkout (iftop and git stay). #}
+{#- Undo diagnosenet: the capture files and the checkout (packages stay; directories stay, they
+    may be shared). #}
 {%- from "diagnosenet/map.jinja" import diagnosenet with context %}
 
 diagnosenet-clean:
   file.absent:
     - names:
-      - {{ salt["file.dirname"](diagnosenet.tools_dir) }}
+      - {{ diagnosenet.capture.recorder }}
+      - {{ diagnosenet.capture.wrapper }}
+      - {{ diagnosenet.capture.tegrastats }}
       - {{ diagnosenet.target }}

@@ -1,5 +1,6 @@
-{#- The workload: DiagnoseNET at its pinned revision, the enerGyPU capture tools that sudoers
-    names installed root-owned on local disk, and iftop. Goes with the GPU stack (same switch). #}
+{#- The workload: DiagnoseNET at its pinned revision, and its energy capture root-owned on local
+    disk: the board's tegrastats, the wrapper sudoers allows (no argument), the recorder that
+    calls it by its absolute path. Goes with the GPU stack (same switch). #}
 {%- from "gpu_stack/map.jinja" import gpu_stack with context %}
 {%- from "diagnosenet/map.jinja" import diagnosenet with context %}
 {%- if gpu_stack.active %}
@@ -35,34 +36,55 @@ diagnosenet-checkout:
       - module: gpu-stack-install-package-verified
 {%- endif %}
 
-{%- for dir in [salt["file.dirname"](diagnosenet.tools_dir), diagnosenet.tools_dir] %}
+{%- endif %}{#- checkout #}
+{%- set capture = diagnosenet.capture %}
+{%- set dirs = [capture.tegrastats, capture.wrapper, capture.recorder] | map("regex_replace", "/[^/]*$", "")
+                | unique | sort %}
+{%- for dir in dirs %}
 
-diagnosenet-tools-dir-{{ loop.index }}:
+diagnosenet-capture-dir-{{ loop.index }}:
   file.directory:
     - name: {{ dir }}
     - user: root
     - group: root
     - mode: '0755'
+    - makedirs: True
     - require:
-{%- if loop.index > 1 %}
-      - file: diagnosenet-tools-dir-{{ loop.index - 1 }}
-{%- else %}
       - test: gpu-stack-jetpack-matches
-{%- endif %}
 {%- endfor %}
 
-{%- for name, path in diagnosenet.tools | dictsort %}
-
-diagnosenet-tool-{{ name }}:
+diagnosenet-capture-tegrastats:
   file.managed:
-    - name: {{ diagnosenet.tools_dir }}/{{ name }}
-    - source: {{ diagnosenet.target }}/{{ path }}
+    - name: {{ capture.tegrastats }}
+    - source: {{ capture.tegrastats_source }}
     - user: root
     - group: root
     - mode: '0755'
     - require:
-      - git: diagnosenet-checkout
-      - file: diagnosenet-tools-dir-2
+{%- for dir in dirs %}
+      - file: diagnosenet-capture-dir-{{ loop.index }}
 {%- endfor %}
-{%- endif %}{#- checkout #}
+{%- if capture.source_in_checkout | default(False) %}
+      - {{ "git" if diagnosenet.source and diagnosenet.revision else "test" }}: diagnosenet-checkout
+{%- endif %}
+
+{%- for key, template in [("wrapper", "tegrastats-root.sh.jinja"),
+                          ("recorder", "enerGyPU_record-jetson.sh.jinja")] %}
+
+diagnosenet-capture-{{ key }}:
+  file.managed:
+    - name: {{ capture[key] }}
+    - source: salt://diagnosenet/files/{{ template }}
+    - template: jinja
+    - context:
+        tegrastats: {{ capture.tegrastats }}
+        wrapper: {{ capture.wrapper }}
+    - user: root
+    - group: root
+    - mode: '0755'
+    - require:
+{%- for dir in dirs %}
+      - file: diagnosenet-capture-dir-{{ loop.index }}
+{%- endfor %}
+{%- endfor %}
 {%- endif %}{#- gpu_stack.active #}

@@ -5,14 +5,14 @@
 {%- set known = salt["ssh_mesh.known_hosts"](ssh_mesh.peers, ssh_mesh["keys"]) %}
 {%- if ssh_mesh.peers and not (authorized and known) %}
 {#- No keys (no mine.update yet; under salt-ssh, which has no mine, no ssh_mesh:keys pillar from
-    salt/ssh/mesh_keys.py) would empty both files and lock the cluster user out: refuse, and
+    tools/mesh_keys.py) would empty both files and lock the cluster user out: refuse, and
     change nothing. #}
 ssh-mesh-mine-has-keys:
   test.fail_without_changes:
     - name: >-
         ssh_mesh on {{ grains.id }}: no {{ "user" if not authorized else "host" }} keys of the cluster
         in pillar ssh_mesh:keys (if set) or else the Salt mine; run `salt-run state.orch
-        orch.rollout` (or mine.update on every node), or with salt-ssh salt/ssh/mesh_keys.py,
+        orch.rollout` (or mine.update on every node), or with salt-ssh tools/mesh_keys.py,
         first. authorized_keys and ssh_known_hosts were left as they are.
     - require_in:
       - file: ssh-mesh-authorized-keys

@@ -1,4 +1,7 @@
-{#- sudoers drop-ins from pillar, each written only after `visudo -c -f` accepts it. #}
+{#- sudoers drop-ins from pillar, each written only after `visudo -c -f` accepts it. The pillar
+    schema (salt/_modules/pillar_schema.py, checked by map.jinja) admits a rule only as one line
+    ALL=(<runas>) [NOPASSWD: ]/abs/command ARG... with an argument list ("" for none: sudo then
+    refuses any argument), no wildcard, no sudoers special character; drop-in names without '.'. #}
 {%- from tpldir ~ "/map.jinja" import sudoers with context %}
 
 sudoers-package:
@@ -6,9 +9,6 @@ sudoers-package:
     - name: sudo
 
 {%- for name, rules in sudoers.files | dictsort %}
-{%- if "." in name or "~" in name %}
-{{ raise("sudoers:files:" ~ name ~ ": sudo ignores drop-in names with '.' or '~'; rename it") }}
-{%- endif %}
 sudoers-dropin-{{ name }}:
   file.managed:
     - name: {{ sudoers.dir }}/{{ name }}

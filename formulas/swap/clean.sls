@@ -1,8 +1,8 @@
 {%- from tpldir ~ "/map.jinja" import swap with context %}
 swap-off:
   cmd.run:
-    - name: swapoff {{ swap.file }}
-    - onlyif: grep -q '^{{ swap.file }} ' /proc/swaps
+    - name: swapoff {{ swap.file | quote }}
+    - onlyif: cut -d' ' -f1 /proc/swaps | grep -qxF -- {{ swap.file | quote }}
 
 swap-fstab-absent:
   mount.fstab_absent:

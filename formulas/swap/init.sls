@@ -1,20 +1,25 @@
 {#- A swap file made once, with its fstab entry, active. A file of the wrong size is reported, never replaced live. #}
 {%- from tpldir ~ "/map.jinja" import swap with context %}
+{%- if swap.size_mb is not integer or swap.size_mb is boolean %}
+{{ raise("pillar swap:size_mb must be an integer (MiB), got " ~ swap.size_mb | string | tojson) }}
+{%- endif %}
 {%- set bytes = swap.size_mb * 1024 * 1024 %}
+{%- set file = swap.file | quote %}
+{%- set new = (swap.file ~ ".new") | quote %}
 
 swap-file:
   cmd.run:
     - name: >-
-        umask 077 && fallocate -l {{ bytes }} {{ swap.file }}.new && mkswap {{ swap.file }}.new
-        && mv {{ swap.file }}.new {{ swap.file }}
+        umask 077 && fallocate -l {{ bytes }} {{ new }} && mkswap {{ new }}
+        && mv {{ new }} {{ file }}
     - creates: {{ swap.file }}
 
 swap-file-size:
   cmd.run:
     - name: >-
-        echo "swap: {{ swap.file }} has $(stat -c %s {{ swap.file }}) bytes, pillar swap:size_mb
-        wants {{ bytes }}; run 'swapoff {{ swap.file }} && rm {{ swap.file }}' and re-apply" >&2; exit 1
-    - unless: test "$(stat -c %s {{ swap.file }})" = {{ bytes }}
+        echo "swap: "{{ file }}" has $(stat -c %s {{ file }}) bytes, pillar swap:size_mb
+        wants {{ bytes }}; run swapoff and rm on it, then re-apply" >&2; exit 1
+    - unless: test "$(stat -c %s {{ file }})" = {{ bytes }}
     - require:
       - cmd: swap-file
 
@@ -42,8 +47,8 @@ swap-fstab:
 {%- if swap.activate %}
 swap-on:
   cmd.run:
-    - name: swapon {{ swap.file }}
-    - unless: grep -q '^{{ swap.file }} ' /proc/swaps
+    - name: swapon {{ file }}
+    - unless: cut -d' ' -f1 /proc/swaps | grep -qxF -- {{ file }}
     - require:
       - mount: swap-fstab
       - file: swap-file-mode

@@ -3,6 +3,8 @@
 {%- if not node %}
 {{ raise("minion " ~ grains.id ~ ": pillar has no `node`; is pillar/cluster.sls in the pillar top?") }}
 {%- endif %}
+{#- Every pillar value that reaches a file or a shell, checked before any state renders. #}
+{%- include "site/schema.jinja" %}
 {%- set gpu_stack = node.gpu or salt["pillar.get"]("gpu_stack:install_without_gpu", False) %}
 include:
   - cluster_user

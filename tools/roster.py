@@ -5,9 +5,9 @@ table IP, and the login settings (user, key, sudo) come from the command line. R
 (salt-ssh ships Salt with its own Python to the node) is on by default: the array's
 Ubuntu 16.04 nodes have Python 3.5, which no current Salt runs on (docs/operations.md).
 
-    python3 salt/ssh/roster.py --user nvidia --priv ~/.ssh/jetson_ed25519 --sudo > roster
-    python3 salt/ssh/roster.py --list            # "name ip" lines for shell loops
-    python3 salt/ssh/roster.py --masters         # astro7,... for `salt-ssh -L`
+    python3 tools/roster.py --user nvidia --priv ~/.ssh/jetson_ed25519 --sudo > roster
+    python3 tools/roster.py --list            # "name ip" lines for shell loops
+    python3 tools/roster.py --masters         # astro7,... for `salt-ssh -L`
 
 Runs on the operator's machine (Python >= 3.10, PyYAML); no Salt import.
 """
@@ -23,10 +23,10 @@ from typing import Any
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 NODETABLE = REPO / "pillar" / "nodetable.py"
 HEADER = (
-    "# salt-ssh roster generated from {table} by salt/ssh/roster.py: do not edit,\n"
+    "# salt-ssh roster generated from {table} by tools/roster.py: do not edit,\n"
     "# edit the node table and regenerate (docs/operations.md).\n"
 )
 

@@ -9,14 +9,20 @@ set -euo pipefail
 PROG=bootstrap-minion.sh
 usage() {
     cat <<EOF
-usage: $PROG --tarball PATH|URL --sha256 HEX --id NAME (--master ADDRESS | --masterless REPO)
+usage: $PROG --tarball PATH|URL --sha256 HEX --id NAME
+             (--master ADDRESS --master-finger FINGERPRINT | --masterless REPO)
              [--site-pillar DIR] [--table FILE] [--prefix DIR] [--root DIR] [--no-start]
 
-  --tarball PATH|URL  the Salt onedir tarball (salt-<version>-onedir-linux-<arch>.tar.xz),
-                      fetched by the operator from the official Salt repository
+  --tarball PATH|URL  the Salt onedir tarball, fetched by the operator from the official Salt
+                      repository: salt-<version>-onedir-linux-arm64.tar.xz on the TX2 (Salt
+                      names aarch64 "arm64"), salt-<version>-onedir-linux-x86_64.tar.xz on x86_64
   --sha256 HEX        its sha256, from the Salt release page: checked before anything changes
   --id NAME           minion id = the node's name in the node table (astro7)
   --master ADDRESS    the salt-master this minion connects to
+  --master-finger FINGERPRINT
+                      the master's public key fingerprint as "salt-key -F master" prints it
+                      on the master (master.pub, sha256): the minion refuses any other master
+                      key, so the first connection is not trust-on-first-use
   --masterless REPO   no master: salt-call --local over the states and pillar in REPO
   --site-pillar DIR   masterless: the pillar root that holds site.sls (outside git)
   --table FILE        masterless: node table to use instead of REPO/pillar/nodes.yaml
@@ -30,7 +36,7 @@ die() { echo "$PROG: $*" >&2; exit 1; }
 usage_error() { echo "$PROG: $*" >&2; usage >&2; exit 2; }
 say() { echo "$PROG: $*"; }
 
-TARBALL="" SHA256="" MINION_ID="" MASTER="" REPO="" SITE_PILLAR="" TABLE=""
+TARBALL="" SHA256="" MINION_ID="" MASTER="" FINGER="" REPO="" SITE_PILLAR="" TABLE=""
 PREFIX=/opt/saltstack ROOT="" START=yes
 
 parse_args() {
@@ -38,7 +44,7 @@ parse_args() {
         case "$1" in
             -h|--help) usage; exit 0 ;;
             --no-start) START=no; shift; continue ;;
-            --tarball|--sha256|--id|--master|--masterless|--site-pillar|--table|--prefix|--root)
+            --tarball|--sha256|--id|--master|--master-finger|--masterless|--site-pillar|--table|--prefix|--root)
                 [[ $# -ge 2 && -n "$2" ]] || usage_error "$1 needs a value" ;;
             *) usage_error "unknown argument: $1" ;;
         esac
@@ -47,6 +53,7 @@ parse_args() {
             --sha256) SHA256=$(printf '%s' "$2" | tr 'A-F' 'a-f') ;;
             --id) MINION_ID=$2 ;;
             --master) MASTER=$2 ;;
+            --master-finger) FINGER=$(printf '%s' "$2" | tr 'A-F' 'a-f') ;;
             --masterless) REPO=$2 ;;
             --site-pillar) SITE_PILLAR=$2 ;;
             --table) TABLE=$2 ;;
@@ -69,6 +76,12 @@ check_args() {
     fi
     [ -n "$MASTER" ] || [ -n "$REPO" ] || usage_error "--master or --masterless is required"
     [[ "$MASTER" =~ ^[A-Za-z0-9.:-]*$ ]] || usage_error "--master '$MASTER' is not a host or address"
+    if [ -n "$MASTER" ] && [ -z "$FINGER" ]; then
+        usage_error "--master-finger is required with --master (on the master: salt-key -F master)"
+    fi
+    [ -z "$FINGER" ] || [ -n "$MASTER" ] || usage_error "--master-finger goes with --master"
+    [ -z "$FINGER" ] || [[ "$FINGER" =~ ^([0-9a-f]{2}:){31}[0-9a-f]{2}$ ]] ||
+        usage_error "--master-finger '$FINGER' is not a sha256 key fingerprint (salt-key -F master)"
     if [ -z "$REPO" ] && { [ -n "$SITE_PILLAR" ] || [ -n "$TABLE" ]; }; then
         usage_error "--site-pillar and --table go with --masterless"
     fi
@@ -89,8 +102,8 @@ check_arch() {
     name=$(basename "$TARBALL")
     machine=$(uname -m)
     case "$name" in
-        *-linux-aarch64.tar.xz|*-linux-arm64.tar.xz) wanted=aarch64 ;;
-        *-linux-x86_64.tar.xz|*-linux-amd64.tar.xz) wanted=x86_64 ;;
+        *-linux-arm64.tar.xz) wanted=aarch64 ;;  # Salt's name for aarch64 (salt/utils/relenv.py)
+        *-linux-x86_64.tar.xz) wanted=x86_64 ;;
         *) return 0 ;;
     esac
     [ "$wanted" = "$machine" ] || die "$name is for $wanted, this machine is $machine"
@@ -143,10 +156,11 @@ install_onedir() {
 }
 
 minion_config() {
-    echo "# Written by salt/bootstrap/bootstrap-minion.sh: rerun it to change, do not edit."
+    echo "# Written by tools/bootstrap/bootstrap-minion.sh: rerun it to change, do not edit."
     echo "id: $MINION_ID"
     if [ -n "$MASTER" ]; then
         echo "master: $MASTER"
+        echo "master_finger: '$FINGER'"
         return 0
     fi
     echo "file_client: local"
@@ -163,7 +177,7 @@ minion_config() {
 
 minion_unit() {
     cat <<EOF
-# Written by salt/bootstrap/bootstrap-minion.sh (Salt onedir in $PREFIX/salt).
+# Written by tools/bootstrap/bootstrap-minion.sh (Salt onedir in $PREFIX/salt).
 [Unit]
 Description=The Salt Minion (onedir)
 After=network-online.target
