@@ -33,6 +33,7 @@ from lab.paths import (
     ensure,
 )
 from lab.shell import LabError, run, write
+from lab.vm_node import GUEST_KERNEL_CONFIG, L4T_KERNEL_CONFIG
 
 SSD_SIZE = "2G"  # sparse loop file standing in for a master's 1 TB SATA SSD
 
@@ -54,9 +55,12 @@ def seed(row: dict[str, Any], cluster: dict[str, Any], master_ip: str) -> Path:
         f"[Match]\nName=host0\n\n[Network]\nAddress={row['ip']}/{prefix}\n"
         "LinkLocalAddressing=no\nIPv6AcceptRA=no\n"
     ))
+    # The nodes' nfs_kernel grain reads the L4T stand-in config (this host's kernel has no NFS).
+    write(upper / GUEST_KERNEL_CONFIG.lstrip("/"), L4T_KERNEL_CONFIG.read_text())
     write(upper / "etc/salt/minion.d/lab-node.conf", (
         f"id: {name}\nmaster: {master_ip}\n"
         f"publish_port: {SALT_PUBLISH_PORT}\nmaster_port: {SALT_RET_PORT}\n"
+        f"nfs_kernel_config: {GUEST_KERNEL_CONFIG}\n"
     ))
     pki = upper / "etc/salt/pki/minion"
     pem, pub = keys.minion_key(name)

@@ -18,6 +18,7 @@ from typing import Any
 from lab import converge, lifecycle, table, validate, vm
 from lab.paths import REPO, REPORTS_DIR
 from lab.shell import LabError, say
+from validation import pillars
 
 DOC = REPO / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- vm-lab:begin -->", "<!-- vm-lab:end -->"
@@ -36,10 +37,11 @@ def nfs_throughput(cluster: dict[str, Any], node: str) -> dict[str, str]:
     """MB/s of writing then reading NFS_MB MiB from ``node`` to each export (as the user)."""
     figures = {}
     user = cluster["user"]["name"]
+    data_dir = pillars.formula({}, "nfs")["server"]["data_dir"]  # the export root is root's
     for mount in table.nodetable().mounts(cluster):
         if mount["master"] == node:
             continue
-        path = f"{mount['path']}/.bench-{node}"
+        path = f"{mount['path']}/{data_dir}/.bench-{node}"
         out = vm.ssh(node, (
             f"su {user} -c 'dd if=/dev/zero of={path} bs=1M count={NFS_MB} conv=fsync 2>&1' "
             f"&& echo 3 > /proc/sys/vm/drop_caches && su {user} -c 'dd if={path} of=/dev/null "

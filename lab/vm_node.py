@@ -28,6 +28,12 @@ from lab.vm_qemu import GUEST_MASTER, Disk, Machine
 VMS_DIR = RUN / "vms"
 STATES_DIR = CACHE / "vm-states"
 VDE_DIR = RUN / "vde"
+# The L4T profile: the VMs run Debian kernels (NFS 4.2) but stand in for the array's L4T
+# kernel, which builds NFS v3 only. Every minion's nfs_kernel grain reads this config instead
+# of the kernel's own, and the masters' nfsd serves v3 only (nfs.conf [nfsd] vers4=n).
+L4T_KERNEL_CONFIG = Path(__file__).resolve().parent / "vm" / "l4t-kernel-config"
+GUEST_KERNEL_CONFIG = "/etc/jetlab/l4t-kernel-config"
+NFSD_V3_ONLY = "# Lab L4T profile: the L4T kernel's nfsd has no NFS v4.\n[nfsd]\nvers4=n\n"
 SSH_PORT_BASE = 42200  # + node number, on 127.0.0.1
 MEMORY_MB = 768
 # Disks after the root disk, in guest order (/dev/vdb, /dev/vdc): masters only.
@@ -82,13 +88,16 @@ def seed_files(row: dict[str, Any], cluster: dict[str, Any]) -> dict[str, tuple[
             (network.format(mac=_mac("10", number), address="10.0.2.15/24"), 0o644),
         "etc/salt/minion.d/lab-node.conf": (
             f"id: {name}\nmaster: {GUEST_MASTER}\n"
-            f"publish_port: {SALT_PUBLISH_PORT}\nmaster_port: {SALT_RET_PORT}\n", 0o644),
+            f"publish_port: {SALT_PUBLISH_PORT}\nmaster_port: {SALT_RET_PORT}\n"
+            f"nfs_kernel_config: {GUEST_KERNEL_CONFIG}\n", 0o644),
+        GUEST_KERNEL_CONFIG.lstrip("/"): (L4T_KERNEL_CONFIG.read_text(), 0o644),
         "etc/salt/pki/minion/minion.pem": (pem.read_text(), 0o400),
         "etc/salt/pki/minion/minion.pub": (pub.read_text(), 0o644),
         "etc/salt/pki/minion/minion_master.pub": (keys.master_key()[1].read_text(), 0o644),
         "etc/ssh/ssh_host_ed25519_key": (host_key.read_text(), 0o600),
         "etc/ssh/ssh_host_ed25519_key.pub": (host_key.with_suffix(".pub").read_text(), 0o644),
         "root/.ssh/authorized_keys": (keys.root_key().with_suffix(".pub").read_text(), 0o600),
+        **({"etc/nfs.conf.d/jetlab-l4t.conf": (NFSD_V3_ONLY, 0o644)} if "ssd" in row else {}),
     }
 
 

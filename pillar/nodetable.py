@@ -316,5 +316,8 @@ def pillar_for(cluster: dict, node_id: str) -> dict[str, Any]:
                                    "prvfile": False},
             "ssh_mesh_host_keys": {"mine_function": "ssh.host_keys", "keydir": "/etc/ssh", "private": False,
                                    "certs": False},
+            # The kernel's NFS versions (salt/_grains/nfs_kernel.py): clients choose a version
+            # their masters serve (salt/_modules/nfs_version.py).
+            "nfs_kernel": {"mine_function": "grains.get", "key": "nfs_kernel"},
         },
     }

@@ -5,11 +5,7 @@
 swap:
   size_mb: 4096
 
-nfs:
-  version: '4.2'
-  mount_now: true             # false: write exports/fstab only (image builds, container lab)
-  export_to: nodes            # nodes: one client entry per node IP; subnet: the table's subnet
-  export_options: [rw, sync, root_squash, no_subtree_check, sec=sys]
+# nfs: formulas/nfs/defaults.yaml (version auto: what the kernels offer; see pillar.example).
 
 sudoers:
   files:

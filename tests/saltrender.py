@@ -44,6 +44,13 @@ PLATFORMS: dict[str, dict[str, Any]] = {
     },
 }
 
+# The kernel each platform's nfs_kernel grain reads (salt/_grains/nfs_kernel.py option
+# nfs_kernel_config): the array's L4T kernel builds no NFS v4, Debian 12's builds 4.2.
+KERNEL_CONFIGS = {
+    "ubuntu1604-aarch64": REPO / "lab" / "vm" / "l4t-kernel-config",
+    "debian12-x86_64": REPO / "tests" / "data" / "kernel-config-debian12",
+}
+
 _CACHE = Path(tempfile.mkdtemp(prefix="jetson-render-"))
 
 
@@ -70,6 +77,7 @@ def minion_opts(
             # Salt run on this host would shadow the repo's salt/_modules
             "extension_modules": str(_CACHE / node_id / "extmods"),
             "grains": dict(PLATFORMS[platform]),
+            "nfs_kernel_config": str(KERNEL_CONFIGS[platform]),
             "log_level": "quiet",
         }
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import importlib.util
 
 import pytest
@@ -89,3 +90,109 @@ def test_salt_loads_the_grain_from_the_configured_file(tmp_path):
     grains = salt.loader.grains(opts)
     assert grains["tegra"]["revision"] == "2.1"
     assert grains["tegra"]["file"] == str(path)
+
+
+# ---- nfs_kernel: the NFS versions of the node's kernel; nfs_version.choose: the version to mount with
+
+
+
+def _load(path: str):
+    spec = importlib.util.spec_from_file_location(path.replace("/", "_").removesuffix(".py"), REPO / path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+nfs_kernel = _load("salt/_grains/nfs_kernel.py")
+nfs_version = _load("salt/_modules/nfs_version.py")
+
+L4T_CONFIG = REPO / "lab" / "vm" / "l4t-kernel-config"
+DEBIAN_CONFIG = REPO / "tests" / "data" / "kernel-config-debian12"
+L4T = {"client": ["2", "3"], "server": ["2", "3"]}
+V42 = {"client": ["3", "4", "4.1", "4.2"], "server": ["3", "4", "4.1", "4.2"]}
+
+
+# Debian 12 (Linux 6.1): no NFSD_V2/NFSD_V3 options, both built in with nfsd.
+DEBIAN12 = {"client": V42["client"], "server": ["2", *V42["server"]]}
+
+
+@pytest.mark.parametrize(
+    ("config", "want"), [(L4T_CONFIG, L4T), (DEBIAN_CONFIG, DEBIAN12)], ids=["l4t-r28.1", "debian12"]
+)
+def test_kernel_config_gives_client_and_server_versions(config, want):
+    assert nfs_kernel._from_config(config.read_text()) == want
+
+
+def test_unset_and_missing_options_give_no_version():
+    text = "# CONFIG_NFS_FS is not set\nCONFIG_NFS_V3=y\n# CONFIG_NFSD is not set\nCONFIG_NFSD_V4=y\n"
+    assert nfs_kernel._from_config(text) == {"client": [], "server": []}
+    text = "CONFIG_NFSD=m\n# CONFIG_NFSD_V2 is not set\n# CONFIG_NFSD_V3 is not set\n"
+    assert nfs_kernel._from_config(text) == {"client": [], "server": []}
+
+
+def test_compressed_config_and_a_running_nfsd(tmp_path):
+    """/proc/config.gz is read compressed; a running nfsd's versions replace the server list."""
+    config = tmp_path / "config.gz"
+    with gzip.open(config, "wt") as handle:
+        handle.write(DEBIAN_CONFIG.read_text())
+    nfsd = tmp_path / "versions"
+    nfsd.write_text("-2 +3 -4 -4.0 -4.1 -4.2\n")
+    grain = nfs_kernel._capabilities(str(config), "6.1.0", str(nfsd))
+    assert grain == {"client": V42["client"], "server": ["3"], "source": f"{config} {nfsd}"}
+
+
+def test_unreadable_config_says_so(tmp_path):
+    grain = nfs_kernel._capabilities(str(tmp_path / "none"), "6.1.0", str(tmp_path / "no-nfsd"))
+    assert grain["client"] == [] and grain["error"].startswith(f"{tmp_path / 'none'}: cannot read it")
+
+
+def test_modules_stand_in_for_a_missing_config():
+    assert nfs_kernel._from_modules({"nfs", "nfsv3", "nfsv4", "nfsd"}) == {"client": ["3", "4"], "server": ["3"]}
+
+
+def test_salt_loads_the_nfs_grain_from_the_configured_file(tmp_path):
+    opts = minion_opts("astro0", "ubuntu1604-aarch64", overrides={"nfs_kernel_config": str(L4T_CONFIG)})
+    opts["cachedir"] = str(tmp_path / "cache")
+    grains = salt.loader.grains(opts)
+    assert {k: grains["nfs_kernel"][k] for k in ("client", "server")} == L4T
+
+
+@pytest.mark.parametrize(
+    ("client", "servers", "want"),
+    [
+        (L4T, {"astro7": L4T, "astro15": L4T}, "3"),
+        (V42, {"astro7": V42, "astro15": V42}, "4.2"),
+        (V42, {"astro7": V42, "astro15": {"server": ["3", "4", "4.1"]}}, "4.1"),
+        (V42, {"astro7": V42, "astro15": L4T}, "3"),
+        (V42, {"astro7": V42, "astro15": None}, "3"),  # not in the mine: v3 assumed
+    ],
+    ids=["l4t", "all-4.2", "one-4.1", "one-l4t-master", "unknown-master"],
+)
+def test_auto_takes_the_highest_version_every_side_offers(client, servers, want):
+    choice = nfs_version.choose("auto", "astro0", client, servers, unknown=["3"])
+    assert (choice["version"], choice["error"]) == (want, None)
+
+
+def test_no_common_version_is_an_error_naming_the_node():
+    choice = nfs_version.choose("auto", "astro0", {"client": ["4.2"]}, {"astro7": L4T}, unknown=["3"])
+    assert choice["error"].startswith("nfs on astro0: no NFS version") and "astro7" in choice["error"]
+
+
+@pytest.mark.parametrize(
+    ("pin", "client", "servers", "is_server", "words"),
+    [
+        ("4.2", L4T, {}, False, ["astro0", "NFS 4.2", "offers ['2', '3']"]),
+        (4.2, V42, {"astro7": L4T}, False, ["master astro7 serves ['2', '3']"]),
+        ("4.2", {"client": V42["client"], "server": ["3"]}, {}, True, ["its nfsd offers ['3']"]),
+    ],
+    ids=["client-lacks-it", "master-lacks-it", "own-nfsd-lacks-it"],
+)
+def test_a_pin_the_kernels_cannot_do_is_refused_naming_what_they_offer(pin, client, servers, is_server, words):
+    choice = nfs_version.choose(pin, "astro0", client, servers, is_server, ["3"])
+    assert choice["error"], choice
+    for word in words:
+        assert word in choice["error"], (word, choice["error"])
+
+
+def test_a_pin_they_can_do_is_kept():
+    assert nfs_version.choose("4.1", "astro0", V42, {"astro7": V42}, True, ["3"])["version"] == "4.1"

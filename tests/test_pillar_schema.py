@@ -16,7 +16,11 @@ from validation import pillars  # noqa: E402
 SCHEMA = pillars.pillar_schema()
 
 GOOD = {
-    "nfs:version": ["3", "4", "4.1", "4.2", None],
+    "nfs:version": ["auto", "3", "4", "4.1", "4.2", None],
+    "nfs:unknown_server_versions": [["3"], ["3", "4"]],
+    "nfs:server:data_dir": ["data", "users_data"],
+    "nfs:server:unit": ["nfs-server.service"],
+    "nfs:client:services": [["rpcbind", "rpc-statd"]],
     "nfs:export_options": [
         ["rw", "sync", "root_squash", "no_subtree_check", "sec=sys", "mp"],
         ["ro", "async", "all_squash", "anonuid=65534", "anongid=65534", "secure", "wdelay"],
@@ -50,6 +54,15 @@ def _pillar(path: str, value) -> dict:
 @pytest.mark.parametrize(("path", "value"), [(p, v) for p, values in GOOD.items() for v in values])
 def test_legitimate_values_pass(path, value):
     assert SCHEMA.problems(_pillar(path, value), "astro0") == []
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [("nfs:server:data_dir", "../etc"), ("nfs:server:data_dir", "a b"), ("nfs:server:unit", "x.service; id"),
+     ("nfs:client:services", ["rpcbind", "$(id)"]), ("nfs:version", "4.3"), ("nfs:unknown_server_versions", ["auto"])],
+)
+def test_nfs_keys_that_reach_paths_and_units_refuse_other_values(path, value):
+    assert SCHEMA.problems(_pillar(path, value), "astro0"), (path, value)
 
 
 def test_unknown_keys_are_left_to_the_formulas():

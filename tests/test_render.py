@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 import sys
 
 import pytest
@@ -13,6 +14,8 @@ sys.path[:0] = [str(PILLAR), str(REPO / "tools")]
 import mesh_keys  # noqa: E402
 import nodetable  # noqa: E402
 from test_ssh_mesh_module import public_key  # noqa: E402
+
+MASTER_ID = nodetable.load()["masters"][0]
 
 TABLES = {"real": None, "table5": REPO / "tests" / "data" / "table5.yaml"}
 
@@ -68,8 +71,7 @@ def test_bad_table_stops_pillar_and_names_the_culprit(tmp_path):
     text = (REPO / "tests" / "data" / "table5.yaml").read_text()
     table.write_text(text.replace("ip: 192.168.50.14", "ip: 192.168.50.12"))
     errors = call("tx0", "debian12-x86_64", "pillar.items", unmask=True, table=table).get("_errors", [])
-    assert any("node tx4 (row 4): field 'ip' 192.168.50.12 is also used by node tx2" in e
-               for e in errors), errors
+    assert any("node tx4 (row 4): field 'ip' 192.168.50.12 is also used by node tx2" in e for e in errors), errors
     with pytest.raises(RenderError, match="field 'ip' 192.168.50.12"):
         lowstate("tx0", "debian12-x86_64", table=table)
 
@@ -105,8 +107,9 @@ def test_collected_keys_in_the_site_pillar_build_the_mesh_files_without_a_mine(t
 def test_rollout_asks_the_exports_only_where_nfs_runs(mount_now, tmp_path):
     """orch.rollout: masters first; with live NFS their exports must answer before the clients."""
     (tmp_path / "site.sls").write_text(f"nfs:\n  mount_now: {mount_now}\n")
-    orch = call("astro0", "debian12-x86_64", "slsutil.renderer", "salt://orch/rollout.sls",
-                pillar_roots=(PILLAR, tmp_path))
+    orch = call(
+        "astro0", "debian12-x86_64", "slsutil.renderer", "salt://orch/rollout.sls", pillar_roots=(PILLAR, tmp_path)
+    )
     assert ("rollout-exports-answer" in orch) is mount_now
     clients = dict(orch["rollout-all-nodes"]["salt.state"][-1])["require"][0]
     assert dict(clients)["salt"] == ("rollout-exports-answer" if mount_now else "rollout-nfs-masters")
@@ -156,3 +159,117 @@ def test_capture_recorder_and_wrapper_are_rendered_with_their_absolute_paths(tmp
 def test_a_capture_path_that_is_not_plain_is_refused_naming_the_key(tmp_path, bad):
     with pytest.raises(RenderError, match="diagnosenet:capture:wrapper"):
         _site_lowstate(tmp_path, {"diagnosenet": {"capture": {"wrapper": bad}}})
+
+
+# ---- nfs: the version the kernels can do, the guard before any NFS change, the export layout
+
+NFS_CHANGES = (
+    "nfs-client-mount-",
+    "nfs-client-mountpoint-",
+    "nfs-client-service-",
+    "nfs-server-exports",
+    "nfs-server-service",
+    "nfs-server-requires-ssd",
+    "nfs-server-export-root",
+)
+
+
+def _nfs_chunks(node: str, platform: str, tmp_path=None, site: str = "") -> dict:
+    roots = ()
+    if site:
+        (tmp_path / "site.sls").write_text(site)
+        roots = (PILLAR, tmp_path)
+    return by_id(lowstate(node, platform, pillar_roots=roots))
+
+
+@pytest.mark.parametrize("platform", sorted(PLATFORMS))
+def test_every_nfs_mount_is_v3_where_a_kernel_offers_no_more(platform):
+    """L4T kernels offer v3; Debian 12's offers 4.2 but the masters are unknown without a mine: v3."""
+    chunks = _nfs_chunks("astro0", platform)
+    assert chunks["nfs-version-supported"]["fun"] == "succeed_without_changes"
+    nfs = [c for i, c in chunks.items() if i.startswith("nfs-client-mount-") and c["fs_vfstype"] == "nfs"]
+    assert nfs and all("nfsvers=3" in c["fs_mntops"].split(",") for c in nfs)
+    assert not [c for c in nfs if "x-systemd.mount-timeout" in c["fs_mntops"]], "systemd 233 option"
+
+
+def test_a_pin_the_l4t_kernel_cannot_do_fails_before_any_nfs_change(tmp_path):
+    chunks = _nfs_chunks(MASTER_ID, "ubuntu1604-aarch64", tmp_path, "nfs:\n  version: '4.2'\n")
+    guard = chunks["nfs-version-supported"]
+    assert guard["fun"] == "fail_without_changes"
+    for words in (MASTER_ID, "NFS 4.2", "offers ['2', '3']", "fstab and exports were left as they are"):
+        assert words in guard["comment"], (words, guard["comment"])
+    changing = [i for i in chunks if i.startswith(NFS_CHANGES) and not i.endswith("-automount")]
+    assert changing
+    for state_id in changing:
+        assert {"test": "nfs-version-supported"} in chunks[state_id].get("require", []), state_id
+
+
+def test_a_pin_the_kernel_can_do_is_mounted(tmp_path):
+    chunks = _nfs_chunks("astro0", "debian12-x86_64", tmp_path, "nfs:\n  version: '4.2'\n")
+    assert chunks["nfs-version-supported"]["fun"] == "succeed_without_changes"
+    assert "nfsvers=4.2" in chunks["nfs-client-mount-0"]["fs_mntops"].split(",")
+
+
+def test_export_root_is_roots_the_package_too_the_data_the_users():
+    cluster = nodetable.load()
+    package = cluster["install_package"]
+    chunks = _nfs_chunks(package["master"], "ubuntu1604-aarch64")
+    root = chunks["nfs-server-export-root"]
+    assert (root["name"], root["user"], root["group"], root["mode"]) == ("/exports", "root", "root", "0755")
+    data = chunks["nfs-server-data-dir"]
+    assert (data["name"], data["user"]) == ("/exports/data", cluster["user"]["name"])
+    pkg = chunks["nfs-server-package-dir"]
+    assert (pkg["name"], pkg["user"], pkg["mode"]) == (f"/exports/{package['dir']}", "root", "0755")
+    assert chunks["nfs-server-fstab"]["name"] == "LABEL=cluster_files"
+    dropin = chunks["nfs-server-requires-ssd"]
+    assert dropin["name"] == "/etc/systemd/system/nfs-server.service.d/jetson-requires-ssd.conf"
+    assert "RequiresMountsFor=/exports" in dropin["contents"]
+    other = next(m for m in cluster["masters"] if m != package["master"])
+    assert "nfs-server-package-dir" not in _nfs_chunks(other, "ubuntu1604-aarch64")
+
+
+def test_ssd_values_reach_the_shell_quoted(tmp_path):
+    """A device name with shell syntax either stops the pillar (table schema) or reaches
+    blkid, e2label and prepare-device.sh as one quoted word."""
+    hostile = "/dev/sdb$(touch /tmp/p) x True"
+    table = tmp_path / "nodes.yaml"
+    table.write_text(
+        (REPO / "tests" / "data" / "table5.yaml").read_text().replace("ssd: /dev/sdb}", f"ssd: '{hostile}'}}")
+    )
+    try:
+        chunks = by_id(lowstate("tx1", "debian12-x86_64", table=table))
+    except RenderError as err:
+        assert "ssd" in str(err), err
+        return
+    quoted = shlex.quote(hostile)
+    assert chunks["nfs-server-device"]["args"] == f"{quoted} cluster_files False"
+    assert quoted in chunks["nfs-server-device"]["unless"]
+    assert f"dev={quoted};" in chunks["nfs-server-label"]["name"]
+    assert quoted in chunks["nfs-server-label"]["unless"]
+
+
+def test_rollout_does_not_stop_for_a_worker_and_never_goes_on_without_a_master():
+    orch = call("astro0", "debian12-x86_64", "slsutil.renderer", "salt://orch/rollout.sls")
+    steps = {
+        sid: dict((k, v) for item in body[next(iter(body))] if isinstance(item, dict) for k, v in item.items())
+        for sid, body in orch.items()
+    }
+    cluster = nodetable.load()
+    workers = [r["name"] for r in cluster["nodes"] if r["name"] not in cluster["masters"]]
+    assert steps["rollout-ssh-keys"]["tgt"] == cluster["masters"]
+    assert steps["rollout-ssh-keys-workers"]["tgt"] == workers
+    required = [req for body in steps.values() for req in body.get("require", [])]
+    assert {"salt": "rollout-ssh-keys-workers"} not in required, "a worker's failure would stop the rollout"
+    for sid, body in steps.items():
+        assert "fail_minions" not in body and "allow_fail" not in body, sid
+    # cmd as a kwarg: an arg "d=/exports; ..." would be parsed as the keyword d.
+    assert "arg" not in steps["rollout-exports-answer"]
+    assert "mountpoint -q" in steps["rollout-exports-answer"]["kwarg"]["cmd"]
+    # Only a highstate syncs custom modules and grains: synced and reloaded before the mine and NFS.
+    order = [
+        sid
+        for sid in orch
+        if sid in ("rollout-sync", "rollout-grains-refresh", "rollout-mine-update", "rollout-nfs-masters")
+    ]
+    assert order == ["rollout-sync", "rollout-grains-refresh", "rollout-mine-update", "rollout-nfs-masters"]
+    assert steps["rollout-sync"]["name"] == "saltutil.sync_all"

@@ -31,6 +31,7 @@ LIVE_NFS_CHECKS = [  # validation/test_nfs.py checks that only run with nfs:moun
     "test_cloud_mount_comes_from_its_master",
     "test_cloud_mount_is_writable_by_user",
     "test_nfs_write_is_read_on_next_node_and_master",
+    "test_nfs_lock_taken_on_one_node_is_refused_on_another",
 ]
 
 
@@ -92,8 +93,44 @@ def test_acceptance_suite_passes_with_live_nfs(cluster: dict[str, Any]) -> None:
             for mount in mounts:
                 key = f"{check}[cloud/{mount['index']}]"
                 assert ran.get(key) == "passed", f"{node}: {key} is {ran.get(key)}, not passed"
-        cross = LIVE_NFS_CHECKS[2]
-        assert ran.get(cross) == "passed", f"{node}: {cross} is {ran.get(cross)}"
+        for cross in LIVE_NFS_CHECKS[2:]:
+            assert ran.get(cross) == "passed", f"{node}: {cross} is {ran.get(cross)}"
+
+
+def nfs_files(node: str) -> str:
+    """sha256 of the node's fstab and exports (if any): what NFS must leave alone when refused."""
+    return vm.ssh(node, "sha256sum /etc/fstab; test ! -e /etc/exports || sha256sum /etc/exports").stdout
+
+
+def test_l4t_profile_serves_v3_and_refuses_a_4_2_pin(cluster: dict[str, Any]) -> None:
+    """The L4T profile: the masters' nfsd serves no v4, every grain offers no v4, the mounts are
+    v3; a pillar pin of NFS 4.2 fails nfs-version-supported naming node, version and what the
+    kernel offers, and changes nothing (fstab, exports, no state with changes)."""
+    for node in cluster["masters"]:
+        served = vm.ssh(node, "cat /proc/fs/nfsd/versions").stdout.split()
+        assert "+3" in served and not [v for v in served if v.startswith("+4")], f"{node}: nfsd serves {served}"
+    address = next(r["ip"] for r in cluster["nodes"] if r["name"] == cluster["masters"][0])
+    v4 = vm.ssh(worker(cluster), f"mkdir -p /mnt/v4 && timeout 60 mount -t nfs -o nfsvers=4.2,retry=0 "
+                                 f"{address}:/exports /mnt/v4", check=False)
+    vm.ssh(worker(cluster), "umount /mnt/v4", check=False)
+    assert v4.returncode != 0, f"{cluster['masters'][0]} served an NFS 4.2 mount"
+    grains = master.salt("-L", ",".join(names(cluster)), "grains.get", "nfs_kernel")
+    for node, grain in grains.items():
+        assert "3" in grain["client"] and not [v for v in grain["client"] if v.startswith("4")], (node, grain)
+    pinned = json.dumps({"nfs": {"version": "4.2"}})
+    nodes = [worker(cluster), cluster["masters"][0]]
+    before = {node: nfs_files(node) for node in nodes}
+    reply = master.run_job(nodes, "state.apply", "nfs", f"pillar={pinned}", label="vm apply with nfs 4.2 pinned")
+    for node in nodes:
+        states = reply.get(node)
+        assert isinstance(states, dict), f"{node}: {states!r}"
+        guard = next(v for v in states.values() if v.get("__id__") == "nfs-version-supported")
+        assert guard["result"] is False, f"{node}: a 4.2 pin was accepted: {guard}"
+        for words in (node, "NFS 4.2", "offers ['2', '3']"):
+            assert words in guard["comment"], f"{node}: the refusal does not say {words!r}: {guard['comment']}"
+        changed = [v.get("__id__") for v in states.values() if v.get("changes")]
+        assert changed == [], f"{node}: a refused pin changed {changed}"
+        assert nfs_files(node) == before[node], f"{node}: fstab or exports changed"
 
 
 # A DOS partition table with one Linux partition (sectors 2048..65535), written with python3
@@ -173,12 +210,42 @@ def test_client_outside_the_table_is_refused(cluster: dict[str, Any]) -> None:
                                  f"'</dev/tcp/{server}/2049'", check=False)
             assert reach.returncode == 0, f"{address} cannot reach {server}:2049: {reach.stderr}"
             tried = vm.ssh(node, f"ip netns exec outsider timeout 60 mount -t nfs -o "
-                                 f"nfsvers=4.2,retry=0 {server}:/exports /mnt/outsider",
+                                 f"nfsvers=3,nolock,retry=0 {server}:/exports /mnt/outsider",
                            check=False)
             assert tried.returncode != 0, f"{address} mounted {mount['master']}'s export"
             assert "denied" in tried.stderr, f"{mount['master']}: {tried.stderr.strip()}"
     finally:
         vm.ssh(node, "umount /mnt/outsider; ip netns del outsider", check=False)
+
+
+def test_master_without_its_ssd_serves_nothing(cluster: dict[str, Any]) -> None:
+    """A master whose SSD is gone (here: its label, so `LABEL=` finds no disk) serves nothing:
+    the NFS server requires the mount (never the eMMC under /exports), no client can mount its
+    export, and the rollout stops at the masters naming the node and the disk."""
+    node, client, device = cluster["masters"][0], worker(cluster), vm_node.ssd_device()
+    address = next(r["ip"] for r in cluster["nodes"] if r["name"] == node)
+    # The label goes, udev drops /dev/disk/by-label/cluster_files: the mount unit finds no disk.
+    vm.ssh(node, f"systemctl stop nfs-server.service exports.mount && e2label {device} gone && "
+                 f"udevadm trigger --action=change {device} && udevadm settle && "
+                 "test ! -e /dev/disk/by-label/cluster_files")
+    try:
+        # Waits for the disk that never comes (systemd's device timeout), starts nothing.
+        vm.ssh(node, "systemctl start --no-block nfs-server.service")
+        state = vm.ssh(node, "sleep 5; systemctl is-active nfs-server.service; mountpoint /exports",
+                       check=False).stdout.split("\n")
+        assert state[0] != "active", f"{node}: nfs-server is active without its SSD: {state}"
+        tried = vm.ssh(client, f"mkdir -p /mnt/deadssd && timeout 60 mount -t nfs -o nfsvers=3,nolock,retry=0 "
+                               f"{address}:/exports /mnt/deadssd", check=False)
+        assert tried.returncode != 0, f"{client} mounted {node}'s export without its SSD"
+        ok, summary = converge.rollout()
+        assert not ok, f"orch.rollout passed with {node}'s SSD gone:\n{summary}"
+        assert "FAILED rollout-nfs-masters" in summary, summary
+        assert f"{node}: nfs-server-label" in summary and device in summary, summary
+    finally:
+        vm.ssh(client, "umount /mnt/deadssd", check=False)
+        vm.ssh(node, f"e2label {device} cluster_files && udevadm trigger {device} && udevadm settle && "
+                     "systemctl start nfs-server.service")
+    assert vm.ssh(node, "mountpoint -q /exports && exportfs -v", check=False).stdout.startswith("/exports")
 
 
 def test_reboot_keeps_mounts_swap_hostname_and_exports(cluster: dict[str, Any]) -> None:

@@ -1,15 +1,28 @@
 {#- Every node sees master i's export at ~/cloud/<i>: NFS with automount, or a bind on the master itself. #}
 {%- from tpldir ~ "/map.jinja" import nfs with context %}
 {%- set client = nfs.client %}
-{%- set nfs_options = (["nfsvers=" ~ nfs.version] + client.options) | join(",") %}
+{%- set nfs_options = (["nfsvers=" ~ nfs.chosen.version] + client.options) | join(",") %}
 {%- set cloud_dir = salt["file.dirname"](client.mounts[0].path) if client.mounts else none %}
 
 include:
   - cluster_user
+  - {{ tpldir }}.version
 
 nfs-client-packages:
   pkg.installed:
     - pkgs: {{ client.packages | json }}
+
+{%- if nfs.mount_now %}
+{#- NFS v3: the portmapper and statd (locks) run before any mount. #}
+{%-   for service in client.services %}
+nfs-client-service-{{ service }}:
+  service.running:
+    - name: {{ service }}
+    - require:
+      - pkg: nfs-client-packages
+      - test: nfs-version-supported
+{%-   endfor %}
+{%- endif %}
 
 {%- for mount in client.mounts %}
 {#- Never stat a mount point that is in use: with its master dead, a hard NFS mount blocks
@@ -21,6 +34,7 @@ nfs-client-mountpoint-{{ mount.index }}:
     - unless: grep -qs ' {{ mount.path }} ' /proc/mounts
     - require:
       - file: nfs-client-cloud-dir
+      - test: nfs-version-supported
 
 nfs-client-mount-{{ mount.index }}:
   mount.fstab_present:
@@ -39,6 +53,7 @@ nfs-client-mount-{{ mount.index }}:
     - require:
       - file: nfs-client-mountpoint-{{ mount.index }}
       - pkg: nfs-client-packages
+      - test: nfs-version-supported
 
 {%- if nfs.mount_now %}
 nfs-client-automount-{{ mount.index }}:

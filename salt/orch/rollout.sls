@@ -1,19 +1,55 @@
-{#- Ordered rollout: keys into the mine, masters' NFS servers, a check that every export answers,
-    then the full state on every node. A master failure stops the clients with a named error.
+{#- Ordered rollout: keys into the mine, masters' NFS servers, a check that every export is its
+    mounted SSD and answers, then the full state on every node.
+    Masters may not fail: a master's failure stops everything after it, named. Workers may:
+    a worker that is off or fails is named in its step's result and the others go on (the
+    workers' key step is required by nothing; the last step runs every node at once).
     Run: salt-run state.orch orch.rollout #}
 {%- set cluster = salt["pillar.get"]("cluster", {}) %}
 {%- if not cluster %}
 {{ raise("orch.rollout: pillar has no `cluster` (node table) on the master") }}
 {%- endif %}
 {%- set everyone = cluster.nodes | map(attribute="name") | list %}
+{%- set workers = everyone | reject("in", cluster.masters) | list %}
 {#- nfs:mount_now false (image builds, the container lab): no server runs, nothing to ask. #}
-{%- set live_nfs = salt["pillar.get"]("nfs:mount_now", True) %}
+{%- import_yaml "nfs/defaults.yaml" as nfs_defaults %}
+{%- set nfs = salt["slsutil.merge"](nfs_defaults.nfs, salt["pillar.get"]("nfs", {}), strategy="recurse") %}
+{%- set live_nfs = nfs.mount_now %}
 
 rollout-ssh-keys:
   salt.state:
-    - tgt: {{ everyone | json }}
+    - tgt: {{ cluster.masters | json }}
     - tgt_type: list
     - sls: [ssh_mesh.keys]
+
+{%- if workers %}
+rollout-ssh-keys-workers:
+  salt.state:
+    - tgt: {{ workers | json }}
+    - tgt_type: list
+    - sls: [ssh_mesh.keys]
+{%- endif %}
+
+{#- Only a highstate syncs salt://_modules and _grains by itself: sync them (the nfs_kernel
+    grain, the nfs_version module the nfs states call), then reload the minions' grains and
+    wait for it, before the mine sends them. Nodes that are off do not answer: no failure. #}
+rollout-sync:
+  salt.function:
+    - name: saltutil.sync_all
+    - tgt: {{ everyone | json }}
+    - tgt_type: list
+    - require:
+      - salt: rollout-ssh-keys
+
+rollout-grains-refresh:
+  salt.function:
+    - name: saltutil.refresh_pillar
+    - tgt: {{ everyone | json }}
+    - tgt_type: list
+    - kwarg:
+        wait: True
+        timeout: 120
+    - require:
+      - salt: rollout-sync
 
 rollout-mine-update:
   salt.function:
@@ -21,7 +57,7 @@ rollout-mine-update:
     - tgt: {{ everyone | json }}
     - tgt_type: list
     - require:
-      - salt: rollout-ssh-keys
+      - salt: rollout-grains-refresh
 
 rollout-nfs-masters:
   salt.state:
@@ -37,9 +73,13 @@ rollout-exports-answer:
     - name: cmd.run
     - tgt: {{ cluster.masters | json }}
     - tgt_type: list
-    - arg:
-      - exportfs -v | grep -q '^/exports[[:space:]]'
     - kwarg:
+        {#- as kwarg cmd: an arg string that starts `name=...` would be taken for a keyword #}
+        cmd: >-
+          d={{ nfs.server.mountpoint | quote }};
+          mountpoint -q "$d" || { echo "$d is not mounted (its SSD): nothing may be served"; exit 1; };
+          exportfs -v | awk -v d="$d" '$1 == d {found = 1} END {exit !found}' ||
+          { echo "$d is not exported"; exit 1; }
         python_shell: True
     - require:
       - salt: rollout-nfs-masters
