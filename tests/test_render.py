@@ -273,3 +273,18 @@ def test_rollout_does_not_stop_for_a_worker_and_never_goes_on_without_a_master()
     ]
     assert order == ["rollout-sync", "rollout-grains-refresh", "rollout-mine-update", "rollout-nfs-masters"]
     assert steps["rollout-sync"]["name"] == "saltutil.sync_all"
+
+
+@pytest.mark.parametrize("node", [MASTER_ID, "astro0"])
+def test_no_file_state_under_the_users_home_follows_a_link(node):
+    """The cluster user owns its home: any path there may be a link it planted (to /etc/passwd,
+    /root/.ssh). Every file state below the home must refuse a link (directories) or replace it
+    (files), never write or chmod through it."""
+    home = "/home/" + nodetable.load()["user"]["name"] + "/"
+    chunks = [c for c in lowstate(node, "ubuntu1604-aarch64") if c["state"] == "file"
+              and str(c.get("name", "")).startswith(home)]
+    assert chunks, f"{node}: no file state under {home}"
+    following = [c["__id__"] for c in chunks
+                 if (c["fun"] == "directory" and c.get("allow_symlink", True))
+                 or (c["fun"] == "managed" and c.get("follow_symlinks", True))]
+    assert not following, f"{node}: file states that follow a link the user planted: {following}"
