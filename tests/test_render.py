@@ -276,13 +276,14 @@ def test_rollout_does_not_stop_for_a_worker_and_never_goes_on_without_a_master()
 
 
 @pytest.mark.parametrize("node", [MASTER_ID, "astro0"])
-def test_no_file_state_under_the_users_home_follows_a_link(node):
+def test_no_file_state_under_the_users_home_follows_a_link(node, tmp_path):
     """The cluster user owns its home: any path there may be a link it planted (to /etc/passwd,
     /root/.ssh). Every file state below the home must refuse a link (directories) or replace it
     (files), never write or chmod through it."""
     home = "/home/" + nodetable.load()["user"]["name"] + "/"
-    chunks = [c for c in lowstate(node, "ubuntu1604-aarch64") if c["state"] == "file"
-              and str(c.get("name", "")).startswith(home)]
+    # a site root of its own: a fresh Caller, whatever table an earlier test rendered
+    rendered = lowstate(node, "ubuntu1604-aarch64", pillar_roots=(PILLAR, tmp_path))
+    chunks = [c for c in rendered if c["state"] == "file" and str(c.get("name", "")).startswith(home)]
     assert chunks, f"{node}: no file state under {home}"
     following = [c["__id__"] for c in chunks
                  if (c["fun"] == "directory" and c.get("allow_symlink", True))

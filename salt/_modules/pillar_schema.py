@@ -236,6 +236,16 @@ _USER = pattern(NAME, "a user name")
 _ABS = pattern(ABS_PATH, "an absolute path of plain names")
 _MOUNT_OPTIONS = list_of(pattern(MOUNT_OPTION, "a mount option"))
 
+
+def share_mount_options(value: Any) -> str | None:
+    """Options of a mount that holds the users' data: never honour setuid bits or device nodes
+    (with sec=sys a LAN host that claims a node's IP can write them as any uid but root)."""
+    problem = _MOUNT_OPTIONS(value)
+    if problem:
+        return problem
+    missing = [option for option in ("nosuid", "nodev") if option not in value]
+    return f"must include {', '.join(missing)}, got {value!r}" if missing else None
+
 # pillar key -> check. One place: extend it when a formula gets a key that reaches a shell or file.
 FIELDS: dict[str, Check] = {
     "cluster_user:name": _USER,
@@ -262,13 +272,13 @@ FIELDS: dict[str, Check] = {
     "nfs:server:mountpoint": _ABS,
     "nfs:server:data_dir": pattern(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}", "a directory name under the export"),
     "nfs:server:unit": pattern(r"[A-Za-z0-9_@-][A-Za-z0-9_.@-]{0,63}\.service", "a systemd service unit"),
-    "nfs:server:mount_options": _MOUNT_OPTIONS,
+    "nfs:server:mount_options": share_mount_options,
     "nfs:server:fsid": integer(1, 255),
     "nfs:server:client_ips": list_of(pattern(IPV4, "an IPv4 address")),
     "nfs:server:subnet": pattern(CIDR, "a CIDR like 10.10.0.0/24", nullable=True),
     "nfs:client:owner": _USER,
-    "nfs:client:options": _MOUNT_OPTIONS,
-    "nfs:client:bind_options": _MOUNT_OPTIONS,
+    "nfs:client:options": share_mount_options,
+    "nfs:client:bind_options": share_mount_options,
     "nfs:client:services": list_of(pattern(r"[A-Za-z0-9_@-][A-Za-z0-9_.@-]{0,63}", "a systemd unit name")),
     "sudoers:user": _USER,
     "sudoers:dir": _ABS,
