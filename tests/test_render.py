@@ -289,3 +289,12 @@ def test_no_file_state_under_the_users_home_follows_a_link(node, tmp_path):
                  if (c["fun"] == "directory" and c.get("allow_symlink", True))
                  or (c["fun"] == "managed" and c.get("follow_symlinks", True))]
     assert not following, f"{node}: file states that follow a link the user planted: {following}"
+
+
+def test_stock_accounts_that_exist_get_their_password_locked(tmp_path):
+    """Pillar cluster_user:lock_accounts: a state for each account the node has (here the host's
+    `nobody`), none for one it lacks; the name reaches the shell quoted."""
+    chunks = _site_lowstate(tmp_path, {"cluster_user": {"lock_accounts": ["nobody", "no-such-account"]}})
+    locks = {k: v for k, v in chunks.items() if k.startswith("cluster-user-stock-account-locked-")}
+    assert list(locks) == ["cluster-user-stock-account-locked-nobody"]
+    assert locks["cluster-user-stock-account-locked-nobody"]["name"] == "passwd -l nobody"

@@ -283,6 +283,7 @@ FIELDS: dict[str, Check] = {
     "cluster_user:password_hash": pattern(CRYPT_HASH, "a crypt(3) hash ($6$salt$hash)", True, True),
     "cluster_user:packages": list_of(pattern(PACKAGE, "a package name")),
     "cluster_user:sudo_group": boolean,
+    "cluster_user:lock_accounts": list_of(pattern(NAME, "a user name")),
     "swap:file": _ABS,
     "swap:size_mb": integer(1, 262144),
     "swap:activate": boolean,
