@@ -275,7 +275,7 @@ def test_rollout_does_not_stop_for_a_worker_and_never_goes_on_without_a_master()
     assert steps["rollout-sync"]["name"] == "saltutil.sync_all"
 
 
-@pytest.mark.parametrize("node", [MASTER_ID, "astro0"])
+@pytest.mark.parametrize("node", [MASTER_ID, nodetable.load()["install_package"]["master"], "astro0"])
 def test_no_file_state_under_the_users_home_follows_a_link(node, tmp_path):
     """The cluster user owns its home: any path there may be a link it planted (to /etc/passwd,
     /root/.ssh). Every file state below the home must refuse a link (directories) or replace it
