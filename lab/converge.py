@@ -38,6 +38,15 @@ def reason(comment: Any) -> str:
     return line if len(line) <= REASON_CHARS else line[: REASON_CHARS - 3] + "..."
 
 
+def _why(state: dict[str, Any]) -> str:
+    """A failed state's reason: its comment, after the last line of what a failed command wrote
+    on stderr (cmd states keep the reason there; their comment only names the command)."""
+    comment = str(state.get("comment", ""))
+    changes = state.get("changes")
+    stderr = str(changes.get("stderr") or "").strip() if isinstance(changes, dict) else ""
+    return f"{stderr.splitlines()[-1]} ({comment})" if stderr else comment
+
+
 def summarise(node: str, ret: Any) -> NodeResult:
     """A NodeResult from one minion's ``state.apply`` return (a dict, or a list of errors)."""
     result = NodeResult(node)
@@ -52,7 +61,7 @@ def summarise(node: str, ret: Any) -> NodeResult:
         result.states += 1
         label = state.get("__id__", key)
         if state.get("result") is False:
-            result.failed[label] = str(state.get("comment", ""))[:2000]
+            result.failed[label] = _why(state)[:2000]
         elif state.get("changes"):
             result.changed.append(label)
     return result

@@ -82,3 +82,14 @@ def test_every_summary_line_is_bounded(monkeypatch, tmp_path, capsys) -> None:
     lines = summary.splitlines() + capsys.readouterr().out.splitlines()
     assert max(map(len, lines)) <= converge.REASON_CHARS + 80, max(lines, key=len)  # + indent, node, state id
     assert any(line.endswith("...") and WHY[:40] in line for line in lines)
+
+
+def test_a_failed_command_is_shown_with_what_it_wrote_on_stderr() -> None:
+    """cmd states keep their reason on stderr (their comment only names the command): the
+    summary line leads with its last line, e.g. the SSD label guard of formulas/nfs."""
+    why = "nfs server: /dev/vdb is labelled gone, not cluster_files; relabel it (e2label)"
+    ret = {"cmd_|-nfs-server-label_|-dev=/dev/vdb_|-run": {
+        "__id__": "nfs-server-label", "result": False, "comment": 'Command "dev=/dev/vdb ..." run',
+        "changes": {"pid": 1, "retcode": 1, "stdout": "", "stderr": f"blkid: x\n{why}"}}}
+    failed = converge.summarise("astro7", ret).failed
+    assert converge.reason(failed["nfs-server-label"]).startswith(why)

@@ -25,6 +25,7 @@ from saltssh import CONFIGURE_PY, MESH_KEYS_PY, SALT_SSH, cli, salt_ssh, update_
 from lab import converge, image, keys, lifecycle, master, table, validate
 from lab.paths import DERIVED_TABLE, LAB, LAB_PILLAR, REPORTS_DIR, RUN
 from lab.shell import run
+from lab.vm_node import GUEST_KERNEL_CONFIG
 from validation import pillars, probes
 
 pytestmark = pytest.mark.lab
@@ -266,7 +267,10 @@ def agentless(cluster: dict[str, Any], tmp_path_factory) -> Path:
     assert result.returncode == 0, result.stderr
     # salt-thin on the nodes' Python, as on any node with Python >= 3.10; the lab's minion venv
     # first in PATH for its pip (the array's relenv Python has one; Debian's python3 has not).
-    update_roster(tmp / "cfg", lambda _: {"set_path": f"{image.SALT_VENV}/bin:/usr/sbin:/usr/bin:/sbin:/bin"})
+    # The lab's stand-in for the L4T kernel config (this host's kernel has no NFS): the minions
+    # read it from their config; salt-ssh passes minion options through the roster.
+    update_roster(tmp / "cfg", lambda _: {"set_path": f"{image.SALT_VENV}/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                                          "minion_opts": {"nfs_kernel_config": GUEST_KERNEL_CONFIG}})
     return tmp / "cfg"
 
 
@@ -319,6 +323,8 @@ class Sabotage:
             "export-widened": r"sed -i '0,/^\([[:space:]]*\)[0-9][0-9.\/]*(/s//\1*(/' /etc/exports",
             "fstab-cloud1-deleted": f"sed -i '\\#[[:space:]]{cloud1}[[:space:]]#d' /etc/fstab",
             "video-group-dropped": f"gpasswd -d {user} video",
+            # L4T's stock account with its well-known password, in group sudo
+            "stock-account-unlocked": "useradd -m -G sudo nvidia && echo nvidia:nvidia | chpasswd",
             # sudo: a passwordless rule that takes any argument (in the managed drop-in: re-apply repairs)
             "sudo-rule-without-arguments": f"echo '{user} ALL=(root) NOPASSWD: /usr/bin/killall' >> "
                                            "/etc/sudoers.d/diagnosenet",
@@ -335,6 +341,7 @@ SABOTAGES = [
     Sabotage("export-widened", "nfs", r"^test_exports_file_matches_pillar", on_master=True),
     Sabotage("fstab-cloud1-deleted", "nfs", r"^test_cloud_mount_has_its_fstab_entry\[cloud/1\]"),
     Sabotage("video-group-dropped", "users", r"^test_user_is_in_pillar_groups"),
+    Sabotage("stock-account-unlocked", "users", r"^test_stock_accounts_are_locked"),
 ]
 
 

@@ -273,3 +273,29 @@ def test_rollout_does_not_stop_for_a_worker_and_never_goes_on_without_a_master()
     ]
     assert order == ["rollout-sync", "rollout-grains-refresh", "rollout-mine-update", "rollout-nfs-masters"]
     assert steps["rollout-sync"]["name"] == "saltutil.sync_all"
+
+
+@pytest.mark.parametrize("node", [MASTER_ID, nodetable.load()["install_package"]["master"], "astro0"])
+def test_no_file_state_under_the_users_home_follows_a_link(node, tmp_path):
+    """The cluster user owns its home: any path there may be a link it planted (to /etc/passwd,
+    /root/.ssh). Every file state below the home must refuse a link (directories) or replace it
+    (files), never write or chmod through it."""
+    home = "/home/" + nodetable.load()["user"]["name"] + "/"
+    user_written = (home, "/exports/")  # the export root is root's; what is below it was the user's
+    # a site root of its own: a fresh Caller, whatever table an earlier test rendered
+    rendered = lowstate(node, "ubuntu1604-aarch64", pillar_roots=(PILLAR, tmp_path))
+    chunks = [c for c in rendered if c["state"] == "file" and str(c.get("name", "")).startswith(user_written)]
+    assert chunks, f"{node}: no file state under {home}"
+    following = [c["__id__"] for c in chunks
+                 if (c["fun"] == "directory" and c.get("allow_symlink", True))
+                 or (c["fun"] == "managed" and c.get("follow_symlinks", True))]
+    assert not following, f"{node}: file states that follow a link the user planted: {following}"
+
+
+def test_stock_accounts_that_exist_get_their_password_locked(tmp_path):
+    """Pillar cluster_user:lock_accounts: a state for each account the node has (here the host's
+    `nobody`), none for one it lacks; the name reaches the shell quoted."""
+    chunks = _site_lowstate(tmp_path, {"cluster_user": {"lock_accounts": ["nobody", "no-such-account"]}})
+    locks = {k: v for k, v in chunks.items() if k.startswith("cluster-user-stock-account-locked-")}
+    assert list(locks) == ["cluster-user-stock-account-locked-nobody"]
+    assert locks["cluster-user-stock-account-locked-nobody"]["name"] == "passwd -l nobody"

@@ -353,3 +353,43 @@ def test_the_suite_passes_the_extra_entries_and_names_a_missing_one():
     assert "salt-master on [] (pillar: 10.1.0.1)" in run(missing, test_names.test_hosts_file_keeps_the_extra_entries)
     # without extras in pillar, an extra key in the file is foreign
     assert "foreign key" in run(_suite_state({}, good), test_ssh.test_authorized_keys_hold_exactly_the_cluster_keys)
+
+
+# --- the user's ~/.ssh is the user's: root must never write through a link planted there ---------
+
+def _apply_as_rendered(chunk: dict, name: Path) -> dict:
+    """Salt's own state function of ``chunk`` with every argument the formula renders, on ``name``."""
+    from saltrender import call
+
+    skip = {"name", "user", "group", "require", "require_in", "state", "fun", "order"}
+    args = {k: v for k, v in chunk.items() if k not in skip and not k.startswith("__")}
+    result = call("astro0", "ubuntu1604-aarch64", "state.single", f"{chunk['state']}.{chunk['fun']}",
+                  name=str(name), **args)
+    return next(iter(result.values()))
+
+
+def test_a_symlinked_authorized_keys_is_replaced_never_written_through(tmp_path):
+    """mpiuser links ~/.ssh/authorized_keys to /etc/passwd: root's write must not follow it
+    (Salt's file.managed follows links unless told not to: /etc/passwd rewritten, chowned)."""
+    chunk = _render(tmp_path, {})["ssh-mesh-authorized-keys"]
+    victim = tmp_path / "passwd"
+    victim.write_text("root:x:0:0::/root:/bin/bash\n")
+    link = tmp_path / "home" / ".ssh" / "authorized_keys"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(victim)
+    _apply_as_rendered(chunk, link)
+    assert victim.read_text() == "root:x:0:0::/root:/bin/bash\n", "root wrote through the user's link"
+    assert not link.is_symlink() and link.read_text().startswith("# Managed by Salt")
+
+
+def test_a_symlinked_ssh_dir_is_refused(tmp_path):
+    """mpiuser makes ~/.ssh a link to /root/.ssh: the directory state fails, named, and writes nothing."""
+    chunk = _render(tmp_path, {})["ssh-mesh-user-dir"]
+    target = tmp_path / "root-ssh"
+    target.mkdir(mode=0o700)
+    link = tmp_path / "home" / ".ssh"
+    link.parent.mkdir()
+    link.symlink_to(target)
+    result = _apply_as_rendered(chunk, link)
+    assert result["result"] is False, result
+    assert link.is_symlink() and list(target.iterdir()) == [] and (target.stat().st_mode & 0o777) == 0o700

@@ -179,10 +179,14 @@ def test_ssd_guard_never_formats_a_used_or_forbidden_disk(
 def test_ssd_guard_formats_a_blank_disk_when_allowed(cluster: dict[str, Any]) -> None:
     node, device = cluster["masters"][0], vm_node.spare_device()
     vm.ssh(node, f"wipefs --all --quiet {device}")
-    ok, result = prepare_device(cluster, format_device=True)
-    assert ok, f"{node}: blank {device} not formatted: {result}"
-    found = vm.ssh(node, f"blkid -p -o value -s TYPE {device}").stdout.strip()
-    assert found == "ext4", f"{node}: {device} has {found!r} after formatting"
+    try:
+        ok, result = prepare_device(cluster, format_device=True)
+        assert ok, f"{node}: blank {device} not formatted: {result}"
+        found = vm.ssh(node, f"blkid -p -o value -s TYPE {device}").stdout.strip()
+        assert found == "ext4", f"{node}: {device} has {found!r} after formatting"
+    finally:
+        # formatted with the SSD's label: left so, /exports would mount either disk at boot
+        vm.ssh(node, f"wipefs --all --quiet {device} && udevadm settle")
 
 
 def outsider_ip(cluster: dict[str, Any]) -> str:
@@ -225,10 +229,10 @@ def test_master_without_its_ssd_serves_nothing(cluster: dict[str, Any]) -> None:
     node, client, device = cluster["masters"][0], worker(cluster), vm_node.ssd_device()
     address = next(r["ip"] for r in cluster["nodes"] if r["name"] == node)
     # The label goes, udev drops /dev/disk/by-label/cluster_files: the mount unit finds no disk.
-    vm.ssh(node, f"systemctl stop nfs-server.service exports.mount && e2label {device} gone && "
-                 f"udevadm trigger --action=change {device} && udevadm settle && "
-                 "test ! -e /dev/disk/by-label/cluster_files")
     try:
+        vm.ssh(node, f"systemctl stop nfs-server.service exports.mount && e2label {device} gone && "
+                     f"udevadm trigger --action=change {device} && udevadm settle && "
+                     "test ! -e /dev/disk/by-label/cluster_files")
         # Waits for the disk that never comes (systemd's device timeout), starts nothing.
         vm.ssh(node, "systemctl start --no-block nfs-server.service")
         state = vm.ssh(node, "sleep 5; systemctl is-active nfs-server.service; mountpoint /exports",

@@ -106,7 +106,8 @@ def _nfs(pillar: dict[str, Any]) -> dict[str, str]:
 
 def _sudo(pillar: dict[str, Any]) -> dict[str, str]:
     sudoers = pillars.formula(pillar, "sudoers")
-    probes = {"visudo": f"{shlex.quote(sudoers['visudo'])} -c 2>&1", "sudo_l": f"sudo -l -U {sudoers['user']}"}
+    probes = {"visudo": f"{shlex.quote(sudoers['visudo'])} -c 2>&1",
+              "sudo_l": f"sudo -l -U {shlex.quote(sudoers['user'])}"}
     for name in sudoers["files"]:
         path = shlex.quote(f"{sudoers['dir']}/{name}")
         probes |= {f"sudoers_meta:{name}": f"stat -c '%a %U %G' {path}", f"sudoers_file:{name}": f"cat {path}"}

@@ -203,6 +203,11 @@ def test_cloud_mount_comes_from_its_master(node: Node, state: State, mount: dict
         f"{node.name}: {mount['path']} is mounted with {[o for o in top['options'] if o.startswith('vers=')]}, "
         f"not the chosen {version} (pillar nfs:version, the kernels' NFS versions)"
     )
+    honoured = [o for o in ("nosuid", "nodev") if o not in top["options"]]
+    assert not honoured, (
+        f"{node.name}: {mount['path']} is mounted without {', '.join(honoured)}: a setuid file or device "
+        "node written on the share (sec=sys: any LAN host that claims a node's IP) would be honoured"
+    )
 
 
 @pytest.mark.where("nfs:mount_now")

@@ -1,5 +1,6 @@
 """Users: the cluster user with pinned ids, its groups and shell, its files' modes."""
 
+import shlex
 from typing import Any
 
 from validation import probes
@@ -65,3 +66,14 @@ def test_home_and_key_files_have_safe_modes(node: Node, record: Any) -> None:
         if (mode, owner, group) != (expected[path], user, user)
     ]
     assert not wrong, f"{node.name}: " + "; ".join(wrong)
+
+
+def test_stock_accounts_are_locked(node: Node, record: Any) -> None:
+    """L4T's stock accounts (nvidia/nvidia, ubuntu/ubuntu, both in group sudo): where one exists,
+    its password must be locked, or any researcher is root through `su`."""
+    accounts = node.formula("cluster_user")["lock_accounts"]
+    present = [a for a in accounts if node.run(f"getent passwd {shlex.quote(a)}").rc == 0]
+    status = {a: node.run(f"passwd -S {shlex.quote(a)}").stdout.split()[1:2] for a in present}
+    record(accounts=accounts, present=present, status=status)
+    unlocked = {a: s for a, s in status.items() if s != ["L"]}
+    assert not unlocked, f"{node.name}: stock account(s) with a usable password (passwd -S): {unlocked}"

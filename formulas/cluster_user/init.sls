@@ -60,3 +60,11 @@ cluster-user-password-locked:
     - require:
       - user: cluster-user-account
 {%- endif %}
+
+{%- for account in u.lock_accounts if salt["user.info"](account) %}
+
+cluster-user-stock-account-locked-{{ account }}:
+  cmd.run:
+    - name: passwd -l {{ account | quote }}
+    - unless: test "$(passwd -S {{ account | quote }} | cut -d' ' -f2)" = L
+{%- endfor %}

@@ -31,6 +31,7 @@ nfs-client-mountpoint-{{ mount.index }}:
   file.directory:
     - name: {{ mount.path }}
     - makedirs: True
+    - allow_symlink: False    # a link the user planted under ~/cloud: fail, never mount through it
     - unless: grep -qs ' {{ mount.path }} ' /proc/mounts
     - require:
       - file: nfs-client-cloud-dir
@@ -72,6 +73,7 @@ nfs-client-cloud-dir:
     - user: {{ client.owner }}
     - group: {{ client.owner }}
     - mode: '0755'
+    - allow_symlink: False    # ~/cloud as a link (e.g. to /root) would be chmod'ed by root: fail
     - require:
       - file: cluster-user-home
 {%- endif %}

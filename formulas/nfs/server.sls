@@ -105,6 +105,7 @@ nfs-server-data-dir:
     - user: {{ nfs.client.owner }}
     - group: {{ nfs.client.owner }}
     - mode: '0755'
+    - allow_symlink: False    # a link left by the old user-owned layout: fail, never chown through it
     - require:
       - file: nfs-server-export-root
       - user: cluster-user-account
@@ -117,6 +118,7 @@ nfs-server-package-dir:
     - user: root
     - group: root
     - mode: '0755'
+    - allow_symlink: False    # the package tree is root's own directory, never a link the user made
     - require:
       - file: nfs-server-export-root
 {%- endif %}

@@ -35,6 +35,8 @@ ssh-mesh-authorized-keys:
     - user: {{ ssh_mesh.user }}
     - group: {{ ssh_mesh.user }}
     - mode: '0600'
+    {#- The user may have planted a link here: replace it, never write through it. #}
+    - follow_symlinks: False
     - require:
       - file: ssh-mesh-user-dir
 

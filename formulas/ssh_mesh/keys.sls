@@ -19,6 +19,8 @@ ssh-mesh-user-dir:
     - user: {{ ssh_mesh.user }}
     - group: {{ ssh_mesh.user }}
     - mode: '0700'
+    {#- A link planted by the user (e.g. to /root/.ssh) fails the state: root never writes through it. #}
+    - allow_symlink: False
     - require:
       - user: cluster-user-account
       - file: cluster-user-home

@@ -43,6 +43,8 @@ MOUNT_OPTION = r"[a-z_][a-z0-9_.-]{0,63}(?:=[A-Za-z0-9_./:-]{1,128})?"
 PACKAGE = r"[a-z0-9][a-z0-9+.-]{0,63}"  # a Debian package name (Debian policy 5.6.1)
 CRYPT_HASH = r"\$(?:1|5|6|2[abxy]|y)\$[A-Za-z0-9./$=,]{1,512}"  # crypt(3) output
 GIT_URL = r"https://[A-Za-z0-9.-]{1,253}(?:/[A-Za-z0-9_.~+-]{1,128}){1,8}"
+HTTPS_URL = r"https://[A-Za-z0-9.-]{1,253}(?:/[A-Za-z0-9_.~+%=-]{1,128}){0,12}"
+APT_LINE = rf"deb (?:{HTTPS_URL}|file:{ABS_PATH}) [a-z0-9][a-z0-9_.-]{{0,31}}(?: [a-z0-9][a-z0-9_.-]{{0,31}}){{0,8}}"
 
 # exports(5) options a site may set; the formula adds fsid= itself. Deliberately absent:
 # no_root_squash (root on any host that holds a node's IP owns the share: NFS here is sec=sys),
@@ -56,7 +58,7 @@ NFS_VERSIONS = ("3", "4", "4.1", "4.2")
 
 # A sudoers rule after the user: ALL=(runas) [TAGS: ]/abs/command[ args | ""]. Arguments are plain
 # words: sudoers treats , : = \ ( ) ! specially and * ? [ ] as wildcards, a shell neither.
-SUDO_TAGS = r"(?:(?:NOPASSWD|PASSWD|NOEXEC|EXEC|NOSETENV):\s?)*"
+SUDO_TAGS = r"(?:(?:NOPASSWD|PASSWD|NOEXEC|EXEC|NOSETENV):[ ]?)*"
 SUDO_ARGS = r"(?P<args>(?: [A-Za-z0-9_./+@%-]{1,128}){1,16}| \"\")?"
 SUDO_RULE = rf"ALL=\({NAME}(?::{NAME})?\) (?P<tags>{SUDO_TAGS}){ABS_PATH}{SUDO_ARGS}"
 SUDO_FILE = r"[A-Za-z0-9_-]{1,64}"  # sudo skips drop-ins with '.' or '~' in the name
@@ -127,11 +129,18 @@ def list_of(item: Check) -> Check:
     return check
 
 
+# Groups whose members are root or read what makes them root (raw disks, memory, the hashes,
+# container daemons that mount the host).
+ROOT_GROUPS = ("root", "disk", "kmem", "shadow", "docker", "lxd")
+
+
 def admin_group_refused(value: Any) -> str | None:
     """A group of the cluster user; the groups that give sudo rights are cluster_user:sudo_group's."""
     if value in ("sudo", "admin", "wheel"):
         return (f"{value!r}: sudo rights of the cluster user are pillar cluster_user:sudo_group "
                 "(default false), not a group in the list")
+    if value in ROOT_GROUPS:
+        return f"{value!r}: membership is root (or reads secrets): never for the shared cluster user"
     return pattern(NAME, "a group name")(value)
 
 
@@ -206,6 +215,7 @@ def jetpacks(value: Any) -> str | None:
     checks = {
         ("cuda", "home"): _ABS, ("cuda", "repo_dir"): _ABS, ("cuda", "repo_key"): _ABS,
         ("cuda", "toolkit_package"): pattern(PACKAGE, "a package name"),
+        ("cuda", "version"): pattern(r"[0-9]{1,2}\.[0-9]{1,2}", "a quoted version like '8.0'"),
         ("python", "interpreter"): pattern(r"python[0-9]\.[0-9]{1,2}", "an interpreter like python3.6"),
     }
     for name, entry in value.items():
@@ -232,9 +242,35 @@ def manifests(key: str) -> Check:
     return check
 
 
+def python_sources(value: Any) -> str | None:
+    """Each Python source's debs, and the apt line and key URL its states hand to apt: a signed
+    https (or local) repository, never an option like [trusted=yes]."""
+    problem = manifests("debs")(value)
+    if problem:
+        return problem
+    checks = {"repo": pattern(APT_LINE, "an apt line 'deb https://HOST/PATH SUITE COMPONENT...'"),
+              "key_url": pattern(f"{HTTPS_URL}|salt://{REL_PATH}", "an https:// or salt:// URL")}
+    for name, entry in value.items():
+        for key, check in checks.items():
+            problem = check(entry[key]) if isinstance(entry, dict) and entry.get(key) is not None else None
+            if problem:
+                return f"{name!r} {key}: {problem}"
+    return None
+
+
 _USER = pattern(NAME, "a user name")
 _ABS = pattern(ABS_PATH, "an absolute path of plain names")
 _MOUNT_OPTIONS = list_of(pattern(MOUNT_OPTION, "a mount option"))
+
+
+def share_mount_options(value: Any) -> str | None:
+    """Options of a mount that holds the users' data: never honour setuid bits or device nodes
+    (with sec=sys a LAN host that claims a node's IP can write them as any uid but root)."""
+    problem = _MOUNT_OPTIONS(value)
+    if problem:
+        return problem
+    missing = [option for option in ("nosuid", "nodev") if option not in value]
+    return f"must include {', '.join(missing)}, got {value!r}" if missing else None
 
 # pillar key -> check. One place: extend it when a formula gets a key that reaches a shell or file.
 FIELDS: dict[str, Check] = {
@@ -243,10 +279,11 @@ FIELDS: dict[str, Check] = {
     "cluster_user:gid": integer(1000, 59999),
     "cluster_user:groups": list_of(admin_group_refused),
     "cluster_user:shell": _ABS,
-    "cluster_user:home_mode": pattern(r"0[0-7]{3}", "a quoted octal mode like '0750'"),
+    "cluster_user:home_mode": pattern(r"07[0-5][0-5]", "a quoted octal mode like '0750', not group/other-writable"),
     "cluster_user:password_hash": pattern(CRYPT_HASH, "a crypt(3) hash ($6$salt$hash)", True, True),
     "cluster_user:packages": list_of(pattern(PACKAGE, "a package name")),
     "cluster_user:sudo_group": boolean,
+    "cluster_user:lock_accounts": list_of(pattern(NAME, "a user name")),
     "swap:file": _ABS,
     "swap:size_mb": integer(1, 262144),
     "swap:activate": boolean,
@@ -261,15 +298,15 @@ FIELDS: dict[str, Check] = {
     "nfs:server:fs_label": pattern(r"[A-Za-z0-9_-]{1,16}", "an ext4 label (16 chars)"),
     "nfs:server:mountpoint": _ABS,
     "nfs:server:data_dir": pattern(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}", "a directory name under the export"),
-    "nfs:server:unit": pattern(r"[A-Za-z0-9_@-][A-Za-z0-9_.@-]{0,63}\.service", "a systemd service unit"),
-    "nfs:server:mount_options": _MOUNT_OPTIONS,
+    "nfs:server:unit": pattern(r"[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}\.service", "a systemd service unit"),
+    "nfs:server:mount_options": share_mount_options,
     "nfs:server:fsid": integer(1, 255),
     "nfs:server:client_ips": list_of(pattern(IPV4, "an IPv4 address")),
     "nfs:server:subnet": pattern(CIDR, "a CIDR like 10.10.0.0/24", nullable=True),
     "nfs:client:owner": _USER,
-    "nfs:client:options": _MOUNT_OPTIONS,
-    "nfs:client:bind_options": _MOUNT_OPTIONS,
-    "nfs:client:services": list_of(pattern(r"[A-Za-z0-9_@-][A-Za-z0-9_.@-]{0,63}", "a systemd unit name")),
+    "nfs:client:options": share_mount_options,
+    "nfs:client:bind_options": share_mount_options,
+    "nfs:client:services": list_of(pattern(r"[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}", "a systemd unit name")),
     "sudoers:user": _USER,
     "sudoers:dir": _ABS,
     "sudoers:visudo": _ABS,
@@ -292,10 +329,11 @@ FIELDS: dict[str, Check] = {
     "gpu_stack:wheel_cache": _ABS,
     "gpu_stack:wheelhouse": manifest,
     "gpu_stack:jetpacks": jetpacks,
-    "gpu_stack:python_sources": manifests("debs"),
+    "gpu_stack:python_sources": python_sources,
     "diagnosenet:source": pattern(f"{GIT_URL}|{REL_PATH}", "an https git URL or a relative path", nullable=True),
     "diagnosenet:revision": pattern(r"[0-9a-f]{40}", "a full commit SHA", nullable=True),
     "diagnosenet:target": _ABS,
+    "diagnosenet:submodules": boolean,
     "diagnosenet:capture:tegrastats_source": pattern(f"{ABS_PATH}|{REL_PATH}", "a plain path (relative: checkout)"),
     "diagnosenet:capture:tegrastats": _ABS,
     "diagnosenet:capture:wrapper": _ABS,
@@ -329,9 +367,12 @@ def _get(data: Any, path: str) -> Any:
 def problems(pillar: dict[str, Any], node: str) -> list[str]:
     """One message per bad value: the pillar file(s) it may come from, the node and the field."""
     found = []
-    for top in sorted({path.split(":")[0] for path in FIELDS}):
-        if top in pillar and not isinstance(pillar[top], dict):
-            found.append(f"{SOURCES[top]}: node {node}: field '{top}' must be a mapping, got {pillar[top]!r}")
+    parents = {path.rsplit(":", i)[0] for path in FIELDS for i in range(1, path.count(":") + 1)}
+    for parent in sorted(parents):
+        value = _get(pillar, parent)
+        if value is not _ABSENT and not isinstance(value, dict):
+            source = SOURCES[parent.split(":")[0]]
+            found.append(f"{source}: node {node}: field '{parent}' must be a mapping, got {value!r}")
     for path, check in FIELDS.items():
         value = _get(pillar, path)
         problem = None if value is _ABSENT else check(value)

@@ -10,24 +10,33 @@ import importlib.util
 import os
 
 
-def _schema():
+def _schema_file():
+    """salt://_modules/pillar_schema.py as a local file: fetched from the file server (a minion),
+    else the file roots themselves (a local file client); None where neither has it (salt-ssh:
+    the target gets the state files its states name, and the custom modules as ext_mods)."""
     path = __salt__["cp.cache_file"]("salt://_modules/pillar_schema.py")
-    if not path:  # a local file client that did not cache it: the file roots themselves
-        roots = __opts__.get("file_roots", {}).get("base", [])
-        path = next((os.path.join(r, "_modules", "pillar_schema.py") for r in roots
-                     if os.path.isfile(os.path.join(r, "_modules", "pillar_schema.py"))), None)
-    if not path:
-        raise RuntimeError("salt://_modules/pillar_schema.py not found: the pillar cannot be checked")
-    spec = importlib.util.spec_from_file_location("jetson_pillar_schema", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    if path and os.path.isfile(path):
+        return path
+    roots = __opts__.get("file_roots", {}).get("base", [])
+    return next((os.path.join(r, "_modules", "pillar_schema.py") for r in roots
+                 if os.path.isfile(os.path.join(r, "_modules", "pillar_schema.py"))), None)
+
+
+def _problems(pillar, node):
+    path = _schema_file()
+    if path:
+        spec = importlib.util.spec_from_file_location("jetson_pillar_schema", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module.problems(pillar, node)
+    if "pillar_schema.problems" in __salt__:  # salt-ssh: the module shipped with the ext_mods
+        return __salt__["pillar_schema.problems"](pillar, node)
+    raise RuntimeError("salt://_modules/pillar_schema.py not found: the pillar cannot be checked")
 
 
 def run():
-    schema = _schema()
     pillar = __pillar__.value() if hasattr(__pillar__, "value") else __pillar__
-    found = schema.problems(pillar, __grains__["id"])
+    found = _problems(pillar, __grains__["id"])
     if found:
-        raise schema.PillarSchemaError("pillar refused by salt/_modules/pillar_schema.py: " + "; ".join(found))
+        raise ValueError("pillar refused by salt/_modules/pillar_schema.py: " + "; ".join(found))
     return {}
