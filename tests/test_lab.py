@@ -29,6 +29,8 @@ from lab.vm_node import GUEST_KERNEL_CONFIG
 from validation import pillars, probes
 
 pytestmark = pytest.mark.lab
+# L4T's published default login, the very thing test_stock_accounts_are_locked must catch
+STOCK_LOGIN = "nvidia:nvidia"  # secrets-scan: allow
 
 # Skip reasons the lab documents (docs/lab.md "What the lab cannot do"): anything else fails.
 LAB_SKIPS = {
@@ -324,7 +326,7 @@ class Sabotage:
             "fstab-cloud1-deleted": f"sed -i '\\#[[:space:]]{cloud1}[[:space:]]#d' /etc/fstab",
             "video-group-dropped": f"gpasswd -d {user} video",
             # L4T's stock account with its well-known password, in group sudo
-            "stock-account-unlocked": "useradd -m -G sudo nvidia && echo nvidia:nvidia | chpasswd",
+            "stock-account-unlocked": f"useradd -m -G sudo nvidia && echo {STOCK_LOGIN} | chpasswd",
             # sudo: a passwordless rule that takes any argument (in the managed drop-in: re-apply repairs)
             "sudo-rule-without-arguments": f"echo '{user} ALL=(root) NOPASSWD: /usr/bin/killall' >> "
                                            "/etc/sudoers.d/diagnosenet",
