@@ -100,7 +100,8 @@ TX2_CLOCKS = {0: 1300, 1: 854, 2: 1122, 3: 1122, 4: 1122}
 
 def test_clock_verdict():
     assert tegrastats.clock_verdict(2, 1122, TX2_CLOCKS) is None
-    assert tegrastats.clock_verdict(0, 1300, {str(k): v for k, v in TX2_CLOCKS.items()}) is None
+    assert tegrastats.clock_verdict(0, 1300, {str(k): v for k, v in TX2_CLOCKS.items()}) is None  # JSON keys
+    assert tegrastats.clock_verdict("1", 854, TX2_CLOCKS) is None
     low = tegrastats.clock_verdict(2, 854, TX2_CLOCKS)
     assert low and "854 MHz is below 1122 MHz" in low and "power mode 2" in low
     assert "no GR3D_FREQ" in tegrastats.clock_verdict(0, None, TX2_CLOCKS)

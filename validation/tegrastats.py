@@ -82,8 +82,9 @@ def summarize(lines: Iterable[str]) -> dict[str, float | None]:
 
 def clock_verdict(mode: int | str | None, freq_mhz: float | None, table: Mapping[Any, Any]) -> str | None:
     """None when the GPU clock under load reached the power mode's GR3D maximum (pillar
-    acceptance:gpu_clock_mhz, nvpmodel mode -> MHz), else what is wrong."""
-    expected = table.get(mode, table.get(str(mode))) if mode is not None else None
+    acceptance:gpu_clock_mhz, nvpmodel mode -> MHz; int or str keys and mode, as YAML or JSON
+    give them), else what is wrong."""
+    expected = {str(key): value for key, value in table.items()}.get(str(mode)) if mode is not None else None
     if expected is None:
         known = ", ".join(str(key) for key in table)
         return f"power mode {mode!r} has no expected GPU clock in acceptance:gpu_clock_mhz (modes: {known})"
