@@ -178,9 +178,11 @@ def main(argv: list[str] | None = None) -> int:
             text = _runs_text(conn) if args.command == "runs" else record_text(conn, args.run_id)
         finally:
             conn.close()
-    except (LookupError, sqlite3.DatabaseError) as error:
-        print(f"python -m validation.history: {path}: {error}" if isinstance(error, sqlite3.DatabaseError)
-              else f"python -m validation.history: {error}", file=sys.stderr)
+    except LookupError as error:  # its message names the file
+        print(f"python -m validation.history: {error}", file=sys.stderr)
+        return 1
+    except sqlite3.DatabaseError as error:
+        print(f"python -m validation.history: {path}: not a readable history: {error}", file=sys.stderr)
         return 1
     sys.stdout.write(text)
     return 0
