@@ -13,6 +13,7 @@
 
 include:
   - gpu_stack.check
+  - gpu_stack.mpi
 
 {%- if source.kind == "debs" %}
 
