@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import functools
+import json
+import re
+import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -10,9 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import salt.client
 import yaml
-from saltrender import PILLAR, REPO, by_id, minion_opts
+from saltrender import PILLAR, REPO, by_id
 
 sys.path.insert(0, str(PILLAR))
 import nodetable  # noqa: E402
@@ -79,18 +81,35 @@ def _targets(high: dict[str, Any]) -> Iterator[tuple[str, str, str, str]]:
                             yield state_id, requisite, kind, str(ref)
 
 
+# Rendered in a child process: in one process, a Caller made earlier (saltrender's cached ones,
+# other modules' under xdist) renders with the pillar of the last Caller that compiled one.
+RENDER = """
+import json, sys
+import salt.client
+from saltrender import minion_opts
+node, platform, names, roots = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), json.loads(sys.argv[4])
+caller = salt.client.Caller(mopts=minion_opts(node, platform, pillar_roots=roots))
+out = {sls: caller.cmd("state.show_sls", sls) for sls in names}
+out["highstate"] = caller.cmd("state.show_lowstate")
+print(json.dumps(out, default=str))
+"""
+
+
 @functools.cache
 def _rendered(node: str, sls_names: tuple[str, ...], site: str = "") -> dict[str, Any]:
     """`state.show_sls` of each of ``sls_names`` for ``node`` (a list of errors where one does not
-    render) and, under "highstate", its low chunks by id; ``site``: a site pillar (YAML). All from
-    one new Caller, used at once: a Caller made before another one answers with the newer one's pillar."""
+    render) and, under "highstate", its low chunks by id; ``site``: a site pillar (YAML)."""
     roots = [PILLAR]
     if site:
         roots.append(Path(tempfile.mkdtemp(prefix="shape-site-")))
         (roots[-1] / "site.sls").write_text(site)
-    caller = salt.client.Caller(mopts=minion_opts(node, PLATFORM, pillar_roots=roots))
-    rendered = {sls: caller.cmd("state.show_sls", sls) for sls in sls_names}
-    rendered["highstate"] = by_id(caller.cmd("state.show_lowstate"))
+    argv = [node, PLATFORM, json.dumps(sls_names), json.dumps([str(r) for r in roots])]
+    out = subprocess.run(
+        [sys.executable, "-c", RENDER, *argv], cwd=REPO / "tests", capture_output=True, text=True, check=False
+    )
+    assert out.returncode == 0, out.stderr
+    rendered = json.loads(out.stdout)
+    rendered["highstate"] = by_id(rendered["highstate"])
     return rendered
 
 
@@ -129,3 +148,43 @@ def test_requisites_are_included_when_nothing_is_mounted_now():
 def test_a_requisite_outside_the_includes_is_found():
     high = {"a": {"__sls__": "f", "pkg": [{"require": [{"pkg": "b"}, {"sls": "f"}, {"sls": "g"}]}, "installed"]}}
     assert _missing_requisites(high) == ["a require pkg: b", "a require sls: g"]
+
+
+# --- one map idiom; a formula's settings are read through its map ---------------------------
+
+def test_every_sls_imports_its_own_map_through_tplroot():
+    """template-formula's idiom: `tplroot = tpldir.split("/")[0]`, then `tplroot ~ "/map.jinja"`."""
+    wrong = []
+    for path in sorted(FORMULAS.glob("*/*.sls")):
+        text = path.read_text()
+        own = f'"{path.parent.name}/map.jinja"'
+        if own in text or 'tpldir ~ "/map.jinja"' in text:
+            wrong.append(f"{path.relative_to(REPO)}: imports its map by literal path or tpldir")
+        if "tpldir" in text.replace('tpldir.split("/")[0]', ""):
+            wrong.append(f"{path.relative_to(REPO)}: uses tpldir, not tplroot")
+        if "map.jinja" in text and 'set tplroot = tpldir.split("/")[0]' not in text:
+            wrong.append(f"{path.relative_to(REPO)}: no tplroot")
+    assert not wrong, wrong
+
+
+def test_every_map_loads_its_own_defaults_by_its_own_path():
+    """Maps are imported across formulas (diagnosenet: gpu_stack's; gpu_stack.check: nfs's) with the
+    importer's context: a map that loaded `tpldir ~ "/defaults.yaml"` would load the importer's."""
+    for name in NAMES:
+        text = (FORMULAS / name / "map.jinja").read_text()
+        assert f'import_yaml "{name}/defaults.yaml" as defaults' in text, name
+        assert "tpldir" not in text and "tplroot" not in text, name
+
+
+def test_formula_settings_are_read_only_through_their_map():
+    """`pillar.get("nfs:mount_now", True)` in an SLS is a second default beside defaults.yaml."""
+    names = "|".join(NAMES)
+    read = re.compile(rf"""pillar\.get["']\]\(\s*["']({names})\b""")
+    found = [
+        f"{path.relative_to(REPO)}: {m.group(0)}"
+        for path in sorted(FORMULAS.glob("*/*"))
+        if path.suffix in (".sls", ".jinja")
+        for m in read.finditer(path.read_text())
+        if not (path.name == "map.jinja" and m.group(1) == path.parent.name)
+    ]
+    assert not found, found

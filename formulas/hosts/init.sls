@@ -1,5 +1,6 @@
 {#- Hostname and /etc/hosts, both from the node table: one naming scheme everywhere. #}
-{%- from tpldir ~ "/map.jinja" import hosts with context %}
+{%- set tplroot = tpldir.split("/")[0] %}
+{%- from tplroot ~ "/map.jinja" import hosts with context %}
 {%- if not hosts.hostname %}
 {{ raise("pillar hosts:hostname is empty: is this minion in the node table?") }}
 {%- endif %}
