@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
-from saltrender import PILLAR, REPO, by_id
+from saltrender import PILLAR, REPO, by_id, contents
 
 sys.path.insert(0, str(PILLAR))
 import nodetable  # noqa: E402
@@ -188,3 +188,42 @@ def test_formula_settings_are_read_only_through_their_map():
         if not (path.name == "map.jinja" and m.group(1) == path.parent.name)
     ]
     assert not found, found
+
+
+# --- clean.sls ------------------------------------------------------------------------------
+
+CLEAN = tuple(f"{name}.clean" for name in NAMES)
+
+
+def test_every_formula_has_a_clean_sls():
+    assert not [name for name in NAMES if not (FORMULAS / name / "clean.sls").is_file()]
+
+
+@pytest.mark.parametrize("node", [MASTER, WORKER])
+def test_every_clean_sls_renders_states_of_its_own(node):
+    rendered = _rendered(node, CLEAN)
+    wrong = {sls: rendered[sls] for sls in CLEAN
+             if not (isinstance(rendered[sls], dict) and rendered[sls]
+                     and all(body["__sls__"] == sls for body in rendered[sls].values()))}
+    assert not wrong, f"on {node}: clean SLS that do not render, yield no state or include others"
+
+
+@pytest.mark.parametrize("node", [MASTER, WORKER])
+def test_hosts_clean_removes_only_the_formula_lines_and_keeps_the_node_resolvable(node):
+    """/etc/hosts is shared: clean.sls edits it in place (never file.absent or an emptied file),
+    removing the table's other nodes and the extra entries; the loopback lines and the node's own
+    line stay (the hostname stays, and sudo, MPI and Salt resolve it)."""
+    rendered = _rendered(node, CLEAN)
+    managed, high = contents(rendered["highstate"]["hosts-file"]), rendered["hosts.clean"]
+    assert [set(body) for body in high.values()] == [{"file", "__sls__", "__env__"}], high
+    (edit,) = high.values()
+    args = {k: v for arg in edit["file"] if isinstance(arg, dict) for k, v in arg.items()}
+    fun = [arg for arg in edit["file"] if isinstance(arg, str)]
+    assert (fun, args["name"], args["repl"]) == (["replace"], "/etc/hosts", "")
+    local = yaml.safe_load((FORMULAS / "hosts" / "defaults.yaml").read_text())["hosts"]["local_lines"]
+    row = nodetable.node_row(CLUSTER, node)
+    kept = local + [f"{row['ip']} {node}"]
+    assert re.sub(args["pattern"], "", managed, flags=re.MULTILINE).splitlines() == kept
+    by_hand = ["# an operator's line", "10.9.9.9 printer"]
+    edited = re.sub(args["pattern"], "", managed + "\n".join(by_hand) + "\n", flags=re.MULTILINE)
+    assert edited.splitlines() == kept + by_hand
