@@ -1,14 +1,13 @@
 # Site settings and versions that are not topology (topology lives in nodes.yaml).
-# Formula defaults live in formulas/<name>/defaults.yaml; only what differs from them,
-# or what an operator is expected to tune, is written here.
-
-swap:
-  size_mb: 4096
-
-# nfs: formulas/nfs/defaults.yaml (version auto: what the kernels offer; see pillar.example).
+# Formula defaults live in formulas/<name>/defaults.yaml and only there: a key set here to its
+# default's value would hide any later edit of the default (tests/test_formula_shape.py refuses
+# that). What differs from a default is written here, with why.
+# swap, nfs: their defaults (4 GiB swap file; NFS version auto: what the kernels offer, see
+# formulas/nfs/pillar.example); the site pillar (site.sls) may change them.
 
 sudoers:
   files:
+    # The formula defaults to no drop-in; the workload needs this one.
     diagnosenet:
       # Energy capture (formula diagnosenet, capture:*): tegrastats as root only through the
       # root-owned wrapper, with no argument (""); DiagnoseNET stops it with

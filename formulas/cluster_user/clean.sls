@@ -1,5 +1,6 @@
 {#- Removes the account but never its home: it holds the NFS mount points and user data. #}
-{%- from tpldir ~ "/map.jinja" import cluster_user as u with context %}
+{%- set tplroot = tpldir.split("/")[0] %}
+{%- from tplroot ~ "/map.jinja" import cluster_user as u with context %}
 
 cluster-user-account-absent:
   user.absent:

@@ -1,6 +1,7 @@
 {#- The cluster user: pinned uid/gid (NFS ownership depends on it), exactly its groups (sudo only
     by pillar choice), shell, locked password. #}
-{%- from tpldir ~ "/map.jinja" import cluster_user as u with context %}
+{%- set tplroot = tpldir.split("/")[0] %}
+{%- from tplroot ~ "/map.jinja" import cluster_user as u with context %}
 {%- set existing = salt["user.info"](u.name) %}
 {%- set home = "/home/" ~ u.name %}
 

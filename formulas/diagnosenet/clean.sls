@@ -1,6 +1,7 @@
 {#- Undo diagnosenet: the capture files and the checkout (packages stay; directories stay, they
     may be shared). #}
-{%- from "diagnosenet/map.jinja" import diagnosenet with context %}
+{%- set tplroot = tpldir.split("/")[0] %}
+{%- from tplroot ~ "/map.jinja" import diagnosenet with context %}
 
 diagnosenet-clean:
   file.absent:

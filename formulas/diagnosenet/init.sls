@@ -1,8 +1,10 @@
 {#- The workload: DiagnoseNET at its pinned revision, and its energy capture root-owned on local
     disk: the board's tegrastats, the wrapper sudoers allows (no argument), the recorder that
     calls it by its absolute path. Goes with the GPU stack (same switch). #}
+{%- set tplroot = tpldir.split("/")[0] %}
+{#- Another formula's map: by its path (tplroot is this formula's). #}
 {%- from "gpu_stack/map.jinja" import gpu_stack with context %}
-{%- from "diagnosenet/map.jinja" import diagnosenet with context %}
+{%- from tplroot ~ "/map.jinja" import diagnosenet with context %}
 {%- if gpu_stack.active %}
 
 include:
@@ -74,7 +76,7 @@ diagnosenet-capture-tegrastats:
 diagnosenet-capture-{{ key }}:
   file.managed:
     - name: {{ capture[key] }}
-    - source: salt://diagnosenet/files/{{ template }}
+    - source: salt://{{ tplroot }}/files/{{ template }}
     - template: jinja
     - context:
         tegrastats: {{ capture.tegrastats }}

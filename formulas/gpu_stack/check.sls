@@ -2,10 +2,12 @@
     package on the NFS share is present and matches its manifest. install_package.verify copies
     each artifact into a root-owned local directory and hashes the copy; the states install
     only from those copies, never from the share. A failure here changes nothing. #}
-{%- from "gpu_stack/map.jinja" import gpu_stack with context %}
+{%- set tplroot = tpldir.split("/")[0] %}
+{%- from tplroot ~ "/map.jinja" import gpu_stack with context %}
+{#- Another formula's map: by its path (tplroot is this formula's). #}
+{%- from "nfs/map.jinja" import nfs with context %}
 {%- set platform = salt["jetpack.check"](gpu_stack, grains.get("tegra", {}), grains.id) %}
-{%- set mounts = salt["pillar.get"]("nfs:client:mounts", []) %}
-{%- set package_mounts = mounts | selectattr("path", "equalto", gpu_stack.package_mount) | list %}
+{%- set package_mounts = nfs.client.mounts | selectattr("path", "equalto", gpu_stack.package_mount) | list %}
 
 include:
   - nfs.client
@@ -40,7 +42,7 @@ gpu-stack-install-package-verified:
     - require:
       - test: gpu-stack-jetpack-matches
       - mount: nfs-client-mount-{{ mount.index }}
-{%- if salt["pillar.get"]("nfs:mount_now", True) %}
+{%- if nfs.mount_now %}
       - service: nfs-client-automount-{{ mount.index }}
 {%- endif %}
 {%- endif %}

@@ -2,7 +2,8 @@
     copies of the install package, the CUDA link and the packages installed from the install
     package. Distribution packages (Open MPI, gnupg) and the Python debs stay: other software
     may use them. #}
-{%- from "gpu_stack/map.jinja" import gpu_stack, jp, manifest with context %}
+{%- set tplroot = tpldir.split("/")[0] %}
+{%- from tplroot ~ "/map.jinja" import gpu_stack, jp, manifest with context %}
 
 gpu-stack-clean-files:
   file.absent:

@@ -1,13 +1,14 @@
 {#- CUDA from the install package's local repo deb, cuDNN debs, and the environment that finds them.
     Debs come from the verified root-owned copies (gpu_stack.local_dir), never from the share. #}
-{%- from "gpu_stack/map.jinja" import gpu_stack, jp, manifest with context %}
+{%- set tplroot = tpldir.split("/")[0] %}
+{%- from tplroot ~ "/map.jinja" import gpu_stack, jp, manifest with context %}
 {%- set dir = gpu_stack.local_dir %}
 {%- set cuda = jp.cuda %}
 {%- set repo_debs = manifest | selectattr("role", "equalto", "cuda-repo") | list %}
 {%- set keyring = gpu_stack.apt_keyring_dir ~ "/" ~ repo_debs[0].package ~ ".gpg" %}
 
 include:
-  - gpu_stack.check
+  - {{ tplroot }}.check
 
 gpu-stack-cuda-repo-deb:
   pkg.installed:

@@ -1,15 +1,16 @@
 {#- The GPU stack: CUDA, cuDNN, Python 3.6, TensorFlow and the workload's prerequisites, MPI and
     the power mode, from the install package on the NFS share. Nothing on a gpu: false node
     unless pillar gpu_stack:install_without_gpu is true. #}
-{%- from "gpu_stack/map.jinja" import gpu_stack with context %}
+{%- set tplroot = tpldir.split("/")[0] %}
+{%- from tplroot ~ "/map.jinja" import gpu_stack with context %}
 {%- if gpu_stack.active %}
 
 include:
-  - gpu_stack.check
+  - {{ tplroot }}.check
 {%- if gpu_stack.jetpacks.get(gpu_stack.jetpack | string) %}
-  - gpu_stack.cuda
-  - gpu_stack.mpi
-  - gpu_stack.python
-  - gpu_stack.nvpmodel
+  - {{ tplroot }}.cuda
+  - {{ tplroot }}.mpi
+  - {{ tplroot }}.python
+  - {{ tplroot }}.nvpmodel
 {%- endif %}
 {%- endif %}

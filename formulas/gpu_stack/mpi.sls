@@ -1,8 +1,9 @@
 {#- An MPI library: mpi4py (DiagnoseNET imports it at load) links against Open MPI. #}
-{%- from "gpu_stack/map.jinja" import gpu_stack with context %}
+{%- set tplroot = tpldir.split("/")[0] %}
+{%- from tplroot ~ "/map.jinja" import gpu_stack with context %}
 
 include:
-  - gpu_stack.check
+  - {{ tplroot }}.check
 
 gpu-stack-mpi:
   pkg.installed:

@@ -1,10 +1,11 @@
 {#- The TX2 power mode from pillar, where the L4T tool exists (not in containers or VMs). #}
-{%- from "gpu_stack/map.jinja" import gpu_stack with context %}
+{%- set tplroot = tpldir.split("/")[0] %}
+{%- from tplroot ~ "/map.jinja" import gpu_stack with context %}
 {%- set mode = gpu_stack.nvpmodel_mode %}
 {#- The mode reaches the shell only quoted (a pillar value is never shell code). #}
 
 include:
-  - gpu_stack.check
+  - {{ tplroot }}.check
 
 {%- if mode is not none %}
 

@@ -1,7 +1,8 @@
 {#- Python 3.6 from the source pillar names, the workload's virtualenv with pip pinned, and the
     TensorFlow wheel + the workload's pinned wheels installed offline, all from the verified
     root-owned copies of install_package.verify (gpu_stack.local_dir), never from the share. #}
-{%- from "gpu_stack/map.jinja" import gpu_stack, jp, manifest with context %}
+{%- set tplroot = tpldir.split("/")[0] %}
+{%- from tplroot ~ "/map.jinja" import gpu_stack, jp, manifest with context %}
 {%- set dir = gpu_stack.local_dir %}
 {%- set py = jp.python %}
 {%- set source = salt["install_package.python_source"](gpu_stack, gpu_stack.jetpack | string) %}
@@ -12,7 +13,8 @@
 {%- set pip_version = pip.requirement.split("==")[1] %}
 
 include:
-  - gpu_stack.check
+  - {{ tplroot }}.check
+  - {{ tplroot }}.mpi
 
 {%- if source.kind == "debs" %}
 

@@ -1,5 +1,6 @@
 {#- Hostname and /etc/hosts, both from the node table: one naming scheme everywhere. #}
-{%- from tpldir ~ "/map.jinja" import hosts with context %}
+{%- set tplroot = tpldir.split("/")[0] %}
+{%- from tplroot ~ "/map.jinja" import hosts with context %}
 {%- if not hosts.hostname %}
 {{ raise("pillar hosts:hostname is empty: is this minion in the node table?") }}
 {%- endif %}
@@ -16,17 +17,7 @@ hosts-hostname-live:
     - require:
       - file: hosts-hostname-file
 
-{%- set lines = ["# Managed by Salt (formula hosts) from the node table: local edits are overwritten."]
-                + hosts.local_lines %}
-{%- for entry in hosts.entries %}
-{%-   do lines.append(entry.ip ~ " " ~ entry.name) %}
-{%- endfor %}
-{#- Kept besides the table's (a whole file): e.g. the salt-master; IPv4 + host names checked by the
-    module, a table name refused (it resolves to its table IP only); a bad entry stops the render. #}
-{%- set extra = salt["ssh_mesh.extra_hosts"](hosts.extra_entries, hosts.entries | map(attribute="name") | list) %}
-{%- if extra %}
-{%-   do lines.extend(["# pillar hosts:extra_entries"] + extra) %}
-{%- endif %}
+{%- set lines = [hosts.marker] + hosts.local_lines + hosts.table_lines + hosts.extra_lines %}
 hosts-file:
   file.managed:
     - name: {{ hosts.file }}

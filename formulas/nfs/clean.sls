@@ -1,5 +1,6 @@
 {#- Removes the client fstab entries and the exports; never touches the data on the SSD. #}
-{%- from tpldir ~ "/map.jinja" import nfs with context %}
+{%- set tplroot = tpldir.split("/")[0] %}
+{%- from tplroot ~ "/map.jinja" import nfs with context %}
 {%- for mount in nfs.client.mounts %}
 nfs-client-mount-{{ mount.index }}-absent:
   mount.unmounted:

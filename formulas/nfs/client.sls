@@ -1,12 +1,13 @@
 {#- Every node sees master i's export at ~/cloud/<i>: NFS with automount, or a bind on the master itself. #}
-{%- from tpldir ~ "/map.jinja" import nfs with context %}
+{%- set tplroot = tpldir.split("/")[0] %}
+{%- from tplroot ~ "/map.jinja" import nfs with context %}
 {%- set client = nfs.client %}
 {%- set nfs_options = (["nfsvers=" ~ nfs.chosen.version] + client.options) | join(",") %}
 {%- set cloud_dir = salt["file.dirname"](client.mounts[0].path) if client.mounts else none %}
 
 include:
   - cluster_user
-  - {{ tpldir }}.version
+  - {{ tplroot }}.version
 
 nfs-client-packages:
   pkg.installed:

@@ -1,5 +1,8 @@
+{%- set tplroot = tpldir.split("/")[0] %}
+{%- from tplroot ~ "/map.jinja" import nfs with context %}
+
 include:
-  - {{ tpldir }}.client
-{%- if salt["pillar.get"]("nfs:server:enabled") %}
-  - {{ tpldir }}.server
+  - {{ tplroot }}.client
+{%- if nfs.server.enabled %}
+  - {{ tplroot }}.server
 {%- endif %}

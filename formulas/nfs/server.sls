@@ -1,6 +1,7 @@
 {#- NFS master: the SSD at /exports (formatted only if blank and allowed, mounted by its label),
     the NFS server bound to that mount, exports from the table (`mp`: only while mounted). #}
-{%- from tpldir ~ "/map.jinja" import nfs with context %}
+{%- set tplroot = tpldir.split("/")[0] %}
+{%- from tplroot ~ "/map.jinja" import nfs with context %}
 {%- set server = nfs.server %}
 {%- set clients = [server.subnet] if nfs.export_to == "subnet" else server.client_ips %}
 {%- set options = (nfs.export_options + ["fsid=" ~ server.fsid]) | join(",") %}
@@ -17,7 +18,7 @@
 
 include:
   - cluster_user
-  - {{ tpldir }}.version
+  - {{ tplroot }}.version
 
 nfs-server-packages:
   pkg.installed:
@@ -25,7 +26,7 @@ nfs-server-packages:
 
 nfs-server-device:
   cmd.script:
-    - source: salt://{{ tpldir }}/files/prepare-device.sh
+    - source: salt://{{ tplroot }}/files/prepare-device.sh
     - args: {{ ((server.device | quote) ~ " " ~ (server.fs_label | quote) ~ " "
                 ~ (server.format_device | string | quote)) | json }}
     - unless: {{ ('test "$(blkid -p -s TYPE -o value ' ~ (server.device | quote) ~ ')" = ext4') | json }}

@@ -1,7 +1,8 @@
 {#- The NFS version check every fstab entry, export and NFS service requires: a version a kernel
     cannot do (pillar pin, or no common version) fails here, naming node, version and what the
     kernels offer, and nothing of NFS changes on the node (never a hung or half-written mount). #}
-{%- from tpldir ~ "/map.jinja" import nfs with context %}
+{%- set tplroot = tpldir.split("/")[0] %}
+{%- from tplroot ~ "/map.jinja" import nfs with context %}
 nfs-version-supported:
 {%- if nfs.chosen.error %}
   test.fail_without_changes:

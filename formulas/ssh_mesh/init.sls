@@ -1,5 +1,6 @@
 {#- The SSH mesh: every node trusts exactly the cluster's user keys and pins every node's host keys. #}
-{%- from tpldir ~ "/map.jinja" import ssh_mesh with context %}
+{%- set tplroot = tpldir.split("/")[0] %}
+{%- from tplroot ~ "/map.jinja" import ssh_mesh with context %}
 {%- set home = salt["user.info"](ssh_mesh.user).get("home", "/home/" ~ ssh_mesh.user) %}
 {%- set authorized = salt["ssh_mesh.authorized_keys"](ssh_mesh.peers, ssh_mesh.user, ssh_mesh["keys"]) %}
 {%- set known = salt["ssh_mesh.known_hosts"](ssh_mesh.peers, ssh_mesh["keys"]) %}
@@ -24,7 +25,7 @@ ssh-mesh-mine-has-keys:
 {%- endif %}
 
 include:
-  - {{ tpldir }}.keys
+  - {{ tplroot }}.keys
 
 ssh-mesh-authorized-keys:
   file.managed:

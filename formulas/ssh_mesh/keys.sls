@@ -2,7 +2,8 @@
     the mine only through a root-owned copy (ssh_mesh:published_key) that ssh_mesh.publish writes
     after checking the user's file: not a link, owned by the user, a regular small file, exactly
     one public key line. The mine reads that copy, never a file the user can point elsewhere. #}
-{%- from tpldir ~ "/map.jinja" import ssh_mesh with context %}
+{%- set tplroot = tpldir.split("/")[0] %}
+{%- from tplroot ~ "/map.jinja" import ssh_mesh with context %}
 {%- set home = salt["user.info"](ssh_mesh.user).get("home", "/home/" ~ ssh_mesh.user) %}
 {%- set keyfile = home ~ "/.ssh/id_" ~ ssh_mesh.key_type %}
 

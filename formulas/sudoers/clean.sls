@@ -1,4 +1,5 @@
-{%- from tpldir ~ "/map.jinja" import sudoers with context %}
+{%- set tplroot = tpldir.split("/")[0] %}
+{%- from tplroot ~ "/map.jinja" import sudoers with context %}
 {%- for name in sudoers.files %}
 sudoers-dropin-{{ name }}-absent:
   file.absent:

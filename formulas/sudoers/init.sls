@@ -2,7 +2,8 @@
     schema (salt/_modules/pillar_schema.py, checked by map.jinja) admits a rule only as one line
     ALL=(<runas>) [NOPASSWD: ]/abs/command ARG... with an argument list ("" for none: sudo then
     refuses any argument), no wildcard, no sudoers special character; drop-in names without '.'. #}
-{%- from tpldir ~ "/map.jinja" import sudoers with context %}
+{%- set tplroot = tpldir.split("/")[0] %}
+{%- from tplroot ~ "/map.jinja" import sudoers with context %}
 
 sudoers-package:
   pkg.installed:

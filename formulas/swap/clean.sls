@@ -1,4 +1,5 @@
-{%- from tpldir ~ "/map.jinja" import swap with context %}
+{%- set tplroot = tpldir.split("/")[0] %}
+{%- from tplroot ~ "/map.jinja" import swap with context %}
 swap-off:
   cmd.run:
     - name: swapoff {{ swap.file | quote }}

@@ -1,5 +1,6 @@
 {#- A swap file made once, with its fstab entry, active. A file of the wrong size is reported, never replaced live. #}
-{%- from tpldir ~ "/map.jinja" import swap with context %}
+{%- set tplroot = tpldir.split("/")[0] %}
+{%- from tplroot ~ "/map.jinja" import swap with context %}
 {%- if swap.size_mb is not integer or swap.size_mb is boolean %}
 {{ raise("pillar swap:size_mb must be an integer (MiB), got " ~ swap.size_mb | string | tojson) }}
 {%- endif %}
