@@ -255,3 +255,29 @@ def test_narrow_window_scrolls_the_grid_not_the_page(show) -> None:
     grid = one(driver, "#grid")
     assert driver.execute_script("return getComputedStyle(arguments[0]).overflowX", grid) == "auto"
     assert driver.execute_script("return arguments[0].scrollWidth > arguments[0].clientWidth", grid)
+
+
+def test_lab_demo_ends_with_the_table_and_the_page(monkeypatch, tmp_path: Path, capsys) -> None:
+    """`python -m lab demo` runs the suite without pytest's line per skip (-ra from pyproject's
+    addopts) and prints, last, the hosts x areas table and the health page's path."""
+    from lab import cli, converge, lifecycle, validate
+
+    commands = []
+
+    def suite(cmd: list[str], **_kwargs: Any) -> Any:
+        commands.append(cmd)
+        shutil.copy(FIXTURE, next(a.partition("=")[2] for a in cmd if a.startswith("--report-json=")))
+        return type("Done", (), {"returncode": 1})()
+
+    monkeypatch.setattr(validate, "REPORT", tmp_path / "acceptance.json")
+    monkeypatch.setattr(validate.subprocess, "run", suite)
+    monkeypatch.setattr(validate.table, "load", lambda _path: {"name_prefix": "astro"})
+    monkeypatch.setattr(converge, "main", lambda rollout_first: 0)
+    monkeypatch.setattr(lifecycle, "up", lambda nodes, rebuild: None)
+    monkeypatch.setattr(lifecycle, "down", lambda: [])
+    args = cli.parser().parse_args(["demo"])
+    assert args.func(args) == 1  # not through cli.run: no lab lock
+    assert commands and "-rN" in commands[0][commands[0].index("validation/") :]
+    assert f"--report-html={tmp_path / 'acceptance.html'}" in commands[0]
+    out = capsys.readouterr().out
+    assert out.endswith(f"{report.table(load())}\nhealth page: {tmp_path / 'acceptance.html'}\n")
