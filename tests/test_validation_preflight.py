@@ -269,6 +269,7 @@ def test_a_killed_run_leaves_no_secret_in_tmp(lab) -> None:
         (["--hosts=x*", "--salt-config=/nonexistent/master"], "no master config file at /nonexistent/master"),
         (["--hosts=ssh://root@127.0.0.1:1"], "cannot tell which node"),
         (["--hosts=*", "--report-json=/nonexistent/dir/r.json"], "its directory does not exist"),
+        (["--hosts=*", "--report-html=/nonexistent/dir/r.html"], "--report-html /nonexistent/dir/r.html: its"),
     ],
 )
 def test_broken_environment_exits_2_naming_the_culprit(args: list[str], message: str) -> None:

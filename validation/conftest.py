@@ -89,9 +89,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
     if hasattr(config, "workerinput"):
         return
-    path = config.getoption("report_json")
-    if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
-        pytest.exit(f"validation: --report-json {path}: its directory does not exist", 2)
+    for option in ("report_json", "report_html"):
+        path = config.getoption(option)
+        if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+            pytest.exit(f"validation: --{option.replace('_', '-')} {path}: its directory does not exist", 2)
     ssh = inventory.SshOptions(
         user=config.getoption("ssh_user"),
         config=config.getoption("ssh_config"),
