@@ -28,7 +28,7 @@ table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;text-
 .skipped,.skip{background:#e8e8e8;color:#555}.none{background:#fff;color:#999}
 .warn{background:#fbe6a6}.why{font-size:.9em;max-width:60em;overflow-wrap:anywhere}
 td.cell{min-width:3em}.why ul{margin:0;padding-left:1.2em}
-.mark{font-weight:bold;padding:0 3px;border-radius:3px}.note{color:#555}
+.now{white-space:nowrap}.mark{font-weight:bold;padding:0 3px;border-radius:3px}.note{color:#555}
 svg.spark{vertical-align:middle}
 #record{display:flex;flex-wrap:wrap;gap:.2em 1.5em;margin:0}#record div{display:flex;gap:.4em}
 dt{color:#555}dd{margin:0;overflow-wrap:anywhere}
@@ -319,7 +319,7 @@ def fingerprints(hosts: dict[str, Any]) -> str:
     sections = []
     for name, figures in measured.items():
         rows = "".join(
-            f'<tr data-figure="{text(fid)}"><td>{text(fid)}</td><td>{_value(fig)}</td>'
+            f'<tr data-figure="{text(fid)}"><td>{text(fid)}</td><td class="now">{_value(fig)}</td>'
             f'<td>{spark(fig.get("history") or [], fig["value"])}</td><td>{_marks(fig.get("verdicts") or [])}</td></tr>'
             for fid, fig in figures.items()
         )
