@@ -281,3 +281,12 @@ def test_lab_demo_ends_with_the_table_and_the_page(monkeypatch, tmp_path: Path, 
     assert f"--report-html={tmp_path / 'acceptance.html'}" in commands[0]
     out = capsys.readouterr().out
     assert out.endswith(f"{report.table(load())}\nhealth page: {tmp_path / 'acceptance.html'}\n")
+
+
+def test_figures_of_odd_shape_still_render() -> None:
+    """A figure without a value or with gaps in its history (a job that did not finish)."""
+    summary = load()
+    summary["hosts"]["astro0"]["figures"] = {"cpu_mops": {"value": None, "unit": "Mop/s", "history": [1.0, None]}}
+    summary["hosts"]["astro7"]["figures"]["cpu_mops"]["history"] = [None, 30.0]
+    page = html.render(summary)
+    assert "None Mop/s" in page and page.count("<svg") == 9 + 7  # astro7, astro15; none for astro0

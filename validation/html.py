@@ -1,6 +1,6 @@
 """The cluster health page: one self-contained HTML file from the JSON summary of a run.
 
-Nodes x areas coloured by outcome (each failure's text in its cell and under its row), the
+Nodes x areas coloured by outcome (each failure's text in its cell's title and under its row), the
 NFS matrix and the ssh/MPI ring derived from the check records (validation/test_nfs.py,
 test_ssh.py, test_mpi.py), per node its fingerprint figures with an inline SVG history, and
 the run's record. No network asset and no script (the admin machine is offline; a Content
@@ -112,7 +112,7 @@ def grid(hosts: dict[str, Any]) -> str:
 def _cell(outcome: str | None, failure: str | None, area: str) -> str:
     title = f' title="{text(failure)}"' if failure else ""
     label = LABEL.get(outcome, text(outcome))
-    return f'<td class="cell {outcome or "none"}" data-area="{text(area)}"{title}>{label}</td>'
+    return f'<td class="cell {text(outcome or "none")}" data-area="{text(area)}"{title}>{label}</td>'
 
 
 def nfs_cells(host: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -277,8 +277,17 @@ def ring(hosts: dict[str, Any]) -> str:
     )
 
 
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _value(figure: dict[str, Any] | None) -> str:
-    return f"{figure['value']:.4g} {text(figure.get('unit', ''))}" if figure else "-"
+    """A figure's value and unit ('-': not measured)."""
+    if not figure:
+        return "-"
+    value = figure.get("value")
+    shown = f"{value:.4g}" if _number(value) else text(value)
+    return f"{shown} {text(figure.get('unit', ''))}"
 
 
 def spark(history: list[float], value: float, width: int = 120, height: int = 28) -> str:
@@ -301,6 +310,11 @@ def spark(history: list[float], value: float, width: int = 120, height: int = 28
     )
 
 
+def _spark(figure: dict[str, Any]) -> str:
+    history = [value for value in figure.get("history") or [] if _number(value)]
+    return spark(history, figure["value"]) if _number(figure.get("value")) else ""
+
+
 def _marks(verdicts: list[dict[str, Any]]) -> str:
     """Each drift/outlier/floor/ceiling verdict: a coloured mark (fail: red, warn: amber) and its text."""
     marks = []
@@ -320,7 +334,7 @@ def fingerprints(hosts: dict[str, Any]) -> str:
     for name, figures in measured.items():
         rows = "".join(
             f'<tr data-figure="{text(fid)}"><td>{text(fid)}</td><td class="now">{_value(fig)}</td>'
-            f'<td>{spark(fig.get("history") or [], fig["value"])}</td><td>{_marks(fig.get("verdicts") or [])}</td></tr>'
+            f"<td>{_spark(fig)}</td><td>{_marks(fig.get('verdicts') or [])}</td></tr>"
             for fid, fig in figures.items()
         )
         verdicts = [v.get("severity") for fig in figures.values() for v in fig.get("verdicts") or []]
@@ -339,7 +353,7 @@ def run_record(summary: dict[str, Any]) -> str:
     record = summary.get("record")
     timings = summary.get("timings") or {}
     if not record:
-        items = [("record", "no run record in this report (no fingerprint in this run)")]
+        items = [("record", "none in this report")]
     else:
         items = [(key, record[key]) for key in ("time", "revision", "pillar_hash", "tier", "run_id", "history")
                  if record.get(key) not in (None, "")]
