@@ -32,7 +32,7 @@ td.cell{min-width:3em}.why ul{margin:0;padding-left:1.2em}
 svg.spark{vertical-align:middle}
 #record{display:flex;flex-wrap:wrap;gap:.2em 1.5em;margin:0}#record div{display:flex;gap:.4em}
 dt{color:#555}dd{margin:0;overflow-wrap:anywhere}
-summary{cursor:pointer;font-weight:bold;margin:.4em 0}
+summary{cursor:pointer;font-weight:bold;margin:.4em 0}.fingerprint td:last-child{min-width:24em}
 """
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 LABEL = {"failed": "FAIL", "passed": "pass", "skipped": "skip", None: "-"}
