@@ -10,8 +10,12 @@ from typing import Any
 from lab import keys, table
 from lab.paths import DERIVED_TABLE, REPO, REPORTS_DIR, SALT_CONFIG_DIR, VENV_BIN, ensure
 from lab.shell import say, step
+from validation import report as suite_report
 
 REPORT = REPORTS_DIR / "acceptance.json"
+# The demo's suite run: no `-ra` line per skipped check (pyproject's addopts), the report
+# groups the skips by reason.
+DEMO_ARGS = ["-rN"]
 
 
 def command(report: Path = REPORT, extra: list[str] | None = None) -> list[str]:
@@ -20,7 +24,8 @@ def command(report: Path = REPORT, extra: list[str] | None = None) -> list[str]:
     return [
         str(VENV_BIN / "python"), "-m", "pytest", "validation/", "-p", "no:cacheprovider",
         f"--hosts={prefix}*", f"--salt-config={SALT_CONFIG_DIR}",
-        f"--ssh-config={keys.SSH_CONFIG}", f"--report-json={report}", *(extra or []),
+        f"--ssh-config={keys.SSH_CONFIG}", f"--report-json={report}",
+        f"--report-html={report.with_suffix('.html')}", *(extra or []),
     ]
 
 
@@ -39,9 +44,15 @@ def run_suite(report: Path = REPORT, extra: list[str] | None = None,
 def main(extra: list[str]) -> int:
     """`python -m lab validate [-- pytest args]`: the suite's exit code."""
     extra = [arg for arg in extra if arg != "--"]
-    code, data = run_suite(extra=extra)
+    code, data = run_suite(REPORT, extra)
     if not data:
         say(f"validate: the suite wrote no report ({REPORT}); pytest exited {code}")
         return code or 1
     say(f"validate: {data.get('summary')} (pytest exit {code})")
     return code
+
+
+def outcome() -> str:
+    """The hosts x areas table of the last report and the path of its health page."""
+    data = json.loads(REPORT.read_text())
+    return f"{suite_report.table(data)}\nhealth page: {REPORT.with_suffix('.html')}"

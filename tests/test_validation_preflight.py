@@ -163,6 +163,7 @@ def runs(lab):
                 f"--ssh-config={lab / 'ssh_config'}",
                 f"--hosts={LIVE},{DEAD}",
                 f"--report-json={out}",
+                f"--report-html={out.with_suffix('.html')}",
                 *workers,
                 tmpdir=(lab / "tmp").resolve(),
             )
@@ -173,7 +174,7 @@ def runs(lab):
 
 
 @pytest.mark.parametrize("mode", ["serial", "xdist-default"])
-def test_dead_host_is_one_failure_and_the_run_goes_on(runs, mode: str) -> None:
+def test_dead_host_is_one_failure_and_the_run_goes_on(runs, lab, mode: str) -> None:
     run, report = runs(mode)
     assert run.returncode == 1 and report, run.stdout[-3000:] + run.stderr[-2000:]
     dead = report["hosts"][DEAD]
@@ -185,6 +186,7 @@ def test_dead_host_is_one_failure_and_the_run_goes_on(runs, mode: str) -> None:
     live = report["hosts"][LIVE]
     assert live["areas"]["reach"] == "passed" and live["status"] == "failed"
     assert "jetson-array acceptance report" in run.stdout and f"{DEAD} " in run.stdout
+    assert f'data-node="{DEAD}" data-status="unreachable"' in (lab / f"report-{mode}.html").read_text()
 
 
 def test_checks_of_a_reached_node_run_and_name_it(runs) -> None:
@@ -267,6 +269,7 @@ def test_a_killed_run_leaves_no_secret_in_tmp(lab) -> None:
         (["--hosts=x*", "--salt-config=/nonexistent/master"], "no master config file at /nonexistent/master"),
         (["--hosts=ssh://root@127.0.0.1:1"], "cannot tell which node"),
         (["--hosts=*", "--report-json=/nonexistent/dir/r.json"], "its directory does not exist"),
+        (["--hosts=*", "--report-html=/nonexistent/dir/r.html"], "--report-html /nonexistent/dir/r.html: its"),
     ],
 )
 def test_broken_environment_exits_2_naming_the_culprit(args: list[str], message: str) -> None:

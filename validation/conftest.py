@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from validation import inventory, pillars, report
+from validation import html, inventory, pillars, report
 from validation.session import Node, State, build
 
 STATE = pytest.StashKey[State]()
@@ -58,6 +58,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="cross-node checks: each node with the next one (ring) or all pairs",
     )
     group.addoption("--report-json", metavar="PATH", help="write the per-node, per-check summary with values as JSON")
+    group.addoption("--report-html", metavar="PATH", help="write the same summary as a self-contained HTML health page")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -88,9 +89,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
     if hasattr(config, "workerinput"):
         return
-    path = config.getoption("report_json")
-    if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
-        pytest.exit(f"validation: --report-json {path}: its directory does not exist", 2)
+    for option in ("report_json", "report_html"):
+        path = config.getoption(option)
+        if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+            pytest.exit(f"validation: --{option.replace('_', '-')} {path}: its directory does not exist", 2)
     ssh = inventory.SshOptions(
         user=config.getoption("ssh_user"),
         config=config.getoption("ssh_config"),
@@ -225,6 +227,9 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if path:
         report.write_json(summary, path)
         terminalreporter.write_line(f"\nJSON report: {path}")
+    if config.getoption("report_html"):
+        html.write(summary, config.getoption("report_html"))
+        terminalreporter.write_line(f"health page: {config.getoption('report_html')}")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
