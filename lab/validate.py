@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from lab import keys, table
-from lab.paths import DERIVED_TABLE, REPO, REPORTS_DIR, SALT_CONFIG_DIR, VENV_BIN, ensure
+from lab.paths import DERIVED_TABLE, REPO, REPORTS_DIR, RUN, SALT_CONFIG_DIR, VENV_BIN, ensure
 from lab.shell import say, step
 
 REPORT = REPORTS_DIR / "acceptance.json"
+# The lab's run history (figures judged for drift against it), never the operator's own.
+HISTORY = RUN / "history.sqlite"
 
 
 def command(report: Path = REPORT, extra: list[str] | None = None) -> list[str]:
@@ -20,7 +22,7 @@ def command(report: Path = REPORT, extra: list[str] | None = None) -> list[str]:
     return [
         str(VENV_BIN / "python"), "-m", "pytest", "validation/", "-p", "no:cacheprovider",
         f"--hosts={prefix}*", f"--salt-config={SALT_CONFIG_DIR}",
-        f"--ssh-config={keys.SSH_CONFIG}", f"--report-json={report}", *(extra or []),
+        f"--ssh-config={keys.SSH_CONFIG}", f"--report-json={report}", f"--history={HISTORY}", *(extra or []),
     ]
 
 
