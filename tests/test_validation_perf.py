@@ -219,3 +219,10 @@ def test_quick_tier_runs_no_job_and_no_perf_gpu_job_or_mpi_check(gate_runs) -> N
     assert not {"test_tensorflow_matmul_runs_on_the_gpu", "test_mpirun_starts_one_rank_per_node"} & checks
     assert "test_cloud_mount_has_its_fstab_entry[cloud/0]" in checks and rep["hosts"][LIVE]["figures"] == {}
     assert rep["record"]["tier"] == "quick" and "fingerprint phase" not in proc.stdout
+
+
+def test_hostfile_holds_the_passed_nodes_with_their_slots() -> None:
+    state = make_state()
+    state.pillars["n1"]["acceptance"] = {"slots": 4}
+    statuses = {"n0": "passed", "n1": "passed", "n2": "failed", "n3": "unreachable", "n4": "passed"}
+    assert session.passed_hosts(state, statuses) == [("n0", 1), ("n1", 4), ("n4", 1)]

@@ -174,11 +174,17 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     report.add_figures(summary, state.figures, verdicts.UNITS, state.history, state.verdicts)
     statuses = {name: host["status"] for name, host in summary["hosts"].items()}
     record = run_record(state, config.getoption("tier"))
-    summary["record"] = {"run_id": None, **record, "history": history_path(config)}
+    summary["record"] = {"run_id": None, **record, "history": history_path(config), "phase": phase_times(state)}
     if session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         summary["record"]["run_id"] = store(state, record, statuses, history_path(config))
     config.stash[SUMMARY] = summary
     gate(session, state, statuses)
+
+
+def phase_times(state: State) -> dict[str, Any]:
+    """The fingerprint phase's wall time, its jobs' summed time and their overlap (job time /
+    wall time: the number of jobs running at once on average); {} in the quick tier."""
+    return {key: state.phase[key] for key in ("wall_s", "job_s", "overlap") if key in state.phase}
 
 
 def history_path(config: pytest.Config) -> str:
