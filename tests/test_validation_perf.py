@@ -226,3 +226,35 @@ def test_hostfile_holds_the_passed_nodes_with_their_slots() -> None:
     state.pillars["n1"]["acceptance"] = {"slots": 4}
     statuses = {"n0": "passed", "n1": "passed", "n2": "failed", "n3": "unreachable", "n4": "passed"}
     assert session.passed_hosts(state, statuses) == [("n0", 1), ("n1", 4), ("n4", 1)]
+
+
+def live_nfs_state(stuck: str = "") -> session.State:
+    state = make_state(mount_now=True)
+    for name in NAMES:
+        mounts = [{"index": i, "path": f"/cloud/{i}"} for i in range(3)]
+        state.pillars[name]["nfs"]["client"]["mounts"] = mounts
+        out = "\n".join(f"{137 if m['path'] == stuck else 0} {m['path']}" for m in mounts)
+        state.reach[name]["probes"] = {"mount_points": {"rc": 0, "out": out}}
+    return state
+
+
+def test_nfs_jobs_spread_over_the_exports_and_a_dead_mount_fails_without_waiting() -> None:
+    state = live_nfs_state(stuck="/cloud/1")
+    first = {node: phase.nfs_jobs(state, node, position)[0].subject for position, node in enumerate(NAMES[:3])}
+    assert first == {"n0": "cloud/0", "n1": "cloud/1", "n2": "cloud/2"}
+    jobs = {job.subject: job for job in phase.nfs_jobs(state, "n0", 0)}
+    assert "/cloud/1 did not answer in the preflight" in jobs["cloud/1"].error and not jobs["cloud/0"].error
+
+
+def test_job_commands_run_as_the_cluster_user_where_researchers_write() -> None:
+    state = live_nfs_state()
+    runner = phase.Runner(state.targets, state.pillars)
+    nfs = runner.command(phase.Job("n0", "nfs", "cloud/2"))
+    assert "sudo -n -H -u mpiuser" in nfs and f"{runner.path} nfs /cloud/2/data 32" in nfs
+    cpu = runner.command(phase.Job("n0", "cpu"))
+    assert "set -C" in cpu and "base64 -d >" in cpu and f"{runner.path} cpu" in cpu
+    mpi = runner.command(phase.Job("n0", "mpi", "n1"))
+    assert "mpirun -np 2 --host n0,n1" in mpi and "pingpong" in mpi and "StrictHostKeyChecking=yes" in mpi
+    gpu = runner.command(phase.Job("n1", "gpu"))
+    assert gpu.startswith("log=$(mktemp) && { /opt/enerGyPU/bin/tegrastats-root > $log")
+    assert f"echo {phase.TEGRASTATS}; cat $log" in gpu and "--device gpu" in gpu

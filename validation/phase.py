@@ -30,7 +30,7 @@ JOB_FIGURES = {
     "cpu": ["cpu_mops"], "nfs": ["nfs_write_mbs", "nfs_read_mbs"], "mpi": ["mpi_latency_us", "mpi_bw_mbs"],
     "gpu": ["gpu_gflops", "gpu_gflops_per_w", "gpu_freq_mhz", "temp_max_c"],
 }
-NFS_SIZE_MB = 64
+NFS_SIZE_MB = 32
 MPI_SIZE, MPI_ITERATIONS = 1 << 20, 200
 TEGRASTATS = "@@tegrastats"  # the line after which the GPU job's command prints tegrastats' lines
 SYSTEM_PYTHON = "python3"
@@ -66,19 +66,39 @@ def plan(state: Any, has_mpi: Callable[[str], bool]) -> list[Job]:
     """The jobs of every reachable node: CPU; NFS per mount (skipped where nfs:mount_now is
     false); GPU on gpu: true nodes; one MPI pair per ring neighbour among nodes with MPI."""
     jobs = []
-    for name in state.reachable():
+    for position, name in enumerate(state.reachable()):
         pillar = state.pillars[name]
         jobs.append(Job(name, "cpu"))
-        live = pillars.setting(pillar, "nfs:mount_now")
-        for mount in pillars.get(pillar, "nfs:client:mounts", []):
-            skip = "" if live else f"{name}: pillar nfs:mount_now is false (NFS throughput is not measured)"
-            jobs.append(Job(name, "nfs", f"cloud/{mount['index']}", skip))
+        jobs += nfs_jobs(state, name, position)
         if pillar["node"]["gpu"]:
             jobs.append(Job(name, "gpu"))
     ring = [name for name in state.reachable() if has_mpi(name)]
     if len(ring) > 1:
         pairs = [(name, ring[(index + 1) % len(ring)]) for index, name in enumerate(ring)]
         jobs += [Job(a, "mpi", b) for a, b in (pairs if len(ring) > 2 else pairs[:1])]
+    return jobs
+
+
+def nfs_jobs(state: Any, name: str, position: int) -> list[Job]:
+    """One job per mount, starting at a different mount on each node (``position``) so the
+    exports share the load; skipped where nfs:mount_now is false, failed at once where the
+    preflight found the mount point not answering (a dead master: no job waits on it)."""
+    pillar = state.pillars[name]
+    mounts = pillars.get(pillar, "nfs:client:mounts", [])
+    if not mounts:
+        return []
+    if not pillars.setting(pillar, "nfs:mount_now"):
+        why = f"{name}: pillar nfs:mount_now is false (NFS throughput is not measured)"
+        return [Job(name, "nfs", f"cloud/{mount['index']}", skip=why) for mount in mounts]
+    probe = state.reach.get(name, {}).get("probes", {}).get("mount_points", {}).get("out", "")
+    stuck = {path for rc, _, path in (line.partition(" ") for line in probe.splitlines()) if rc != "0"}
+    start = position % len(mounts)
+    jobs = []
+    for mount in mounts[start:] + mounts[:start]:
+        job = Job(name, "nfs", f"cloud/{mount['index']}")
+        if mount["path"] in stuck:
+            job.error = f"{mount['path']} did not answer in the preflight (its master is down?)"
+        jobs.append(job)
     return jobs
 
 
@@ -128,12 +148,16 @@ class Runner:
         if job.kind == "cpu":
             return self.install(job.node) + " && " + self.as_user(job.node, f"{python} cpu", 300)
         if job.kind == "nfs":
-            mount = next(m for m in pillars.get(self.pillars[job.node], "nfs:client:mounts", [])
-                         if f"cloud/{m['index']}" == job.subject)
-            return self.as_user(job.node, f"{python} nfs {shlex.quote(mount['path'])} {NFS_SIZE_MB}", 300)
+            return self.as_user(job.node, f"{python} nfs {shlex.quote(self.data_dir(job))} {NFS_SIZE_MB}", 120)
         if job.kind == "mpi":
             return self.as_user(job.node, mpirun(job.node, job.subject, python), 300)
         return self.gpu_command(job.node)
+
+    def data_dir(self, job: Job) -> str:
+        """The cluster user's directory on the job's mount (the export root is root's; test_nfs)."""
+        pillar = self.pillars[job.node]
+        mount = next(m for m in pillars.get(pillar, "nfs:client:mounts", []) if f"cloud/{m['index']}" == job.subject)
+        return f"{mount['path']}/{pillars.formula(pillar, 'nfs')['server']['data_dir']}"
 
     def gpu_command(self, name: str) -> str:
         """The GPU matmul as the cluster user, tegrastats running as root meanwhile through the
@@ -183,7 +207,7 @@ def run(state: Any, has_mpi: Callable[[str], bool]) -> dict[str, Any]:
     runner = Runner(state.targets, state.pillars)
     by_node: dict[str, list[Job]] = {}
     for job in jobs:
-        if job.kind != "mpi" and not job.skip:
+        if job.kind != "mpi" and not job.skip and not job.error:
             by_node.setdefault(job.node, []).append(job)
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=min(32, max(1, len(by_node)))) as pool:

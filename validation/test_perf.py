@@ -32,7 +32,7 @@ def test_figure(node: Node, figure: str, state: State, record: Any, record_prope
     found = state.verdicts_of(node.name, figure)
     name = figure.partition("/")[0]
     warnings = [v["text"] for v in found if v["severity"] != "fail"]
-    reference = next((v["reference"] for v in found), None)
+    reference = pillars.get(node.pillar, f"acceptance:references:{name}")
     record(value=value, unit=UNITS[name], reference=reference, warnings=warnings)
     record_property(figure, f"{value:g} {UNITS[name]}")
     failed = [v["text"] for v in found if v["severity"] == "fail"]
