@@ -7,6 +7,7 @@ base:
     - cluster
     - stack
     - gpu
+    - acceptance
     - site
     - ssh_mesh_keys
     - ignore_missing: True
