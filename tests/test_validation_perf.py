@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from saltrender import REPO
 from test_validation_preflight import LIVE, lab, suite  # noqa: F401  (lab: the sshd fixture)
 
@@ -252,9 +253,53 @@ def test_job_commands_run_as_the_cluster_user_where_researchers_write() -> None:
     nfs = runner.command(phase.Job("n0", "nfs", "cloud/2"))
     assert "sudo -n -H -u mpiuser" in nfs and f"{runner.path} nfs /cloud/2/data 32" in nfs
     cpu = runner.command(phase.Job("n0", "cpu"))
-    assert "set -C" in cpu and "base64 -d >" in cpu and f"{runner.path} cpu" in cpu
+    assert "base64 -d > $f && mv -f $f " in cpu and f"{runner.path} cpu" in cpu
     mpi = runner.command(phase.Job("n0", "mpi", "n1"))
     assert "mpirun -np 2 --host n0,n1" in mpi and "pingpong" in mpi and "StrictHostKeyChecking=yes" in mpi
     gpu = runner.command(phase.Job("n1", "gpu"))
     assert gpu.startswith("log=$(mktemp) && { /opt/enerGyPU/bin/tegrastats-root > $log")
     assert f"echo {phase.TEGRASTATS}; cat $log" in gpu and "--device gpu" in gpu
+
+
+# --- the phase for real: three table nodes on the one throwaway sshd, root as the cluster user ---
+
+@pytest.fixture(scope="module")
+def three(lab):  # noqa: F811
+    """tx0, tx2, tx4 all on the sshd of ``lab`` (this machine), with root standing for the
+    cluster user so the jobs can run; two full runs into one history."""
+    config = (lab / "ssh_config").read_text()
+    port = config.split(f"Host {LIVE}\n  Port ")[1].split()[0]
+    client = config.split(f"Host {LIVE}\n  Port {port}\n")[1].split("Host ")[0]
+    (lab / "ssh_config_three").write_text("".join(f"Host {n}\n  Port {port}\n{client}" for n in ("tx0", "tx2", "tx4")))
+    known = (lab / "known_hosts").read_text()
+    assert known.startswith(f"[127.0.0.1]:{port} ")
+    root = lab / "pillar-three"
+    root.mkdir(exist_ok=True)
+    site = yaml.safe_load((lab / "pillar" / "site.sls").read_text())
+    (root / "site.sls").write_text(yaml.safe_dump({**site, "cluster_user": {"name": "root"}}))
+    master = yaml.safe_load((lab / "master").read_text())
+    master["pillar_roots"]["base"].insert(0, str(root))
+    (root / "master").write_text(yaml.safe_dump(master))
+    runs = []
+    for attempt in range(2):
+        out = lab / f"three-{attempt}.json"
+        proc = suite(f"--salt-config={root / 'master'}", f"--ssh-config={lab / 'ssh_config_three'}",
+                     "--hosts=tx0,tx2,tx4", "-n", "0", f"--report-json={out}", f"--history={lab / 'three.sqlite'}",
+                     "-k", "perf", tmpdir=(lab / "tmp").resolve())
+        runs.append((proc, json.loads(out.read_text()) if out.exists() else None))
+    return runs
+
+
+def test_phase_runs_every_nodes_cpu_job_at_once_and_the_history_grows(three) -> None:
+    (first, one), (_second, two) = three
+    assert one and two, first.stdout[-3000:] + first.stderr[-2000:]
+    for rep in (one, two):
+        for name in ("tx0", "tx2", "tx4"):
+            figure = rep["hosts"][name]["figures"].get("cpu_mops")
+            assert figure and figure["value"] > 0 and figure["unit"] == "Mop/s", rep["hosts"][name]["figures"]
+    phase_ = one["record"]["phase"]
+    assert phase_["job_s"] > phase_["wall_s"] * 1.2, f"the nodes' jobs did not overlap: {phase_}"
+    assert len(two["hosts"]["tx2"]["figures"]["cpu_mops"]["history"]) == 1  # the first run's value
+    assert two["record"]["run_id"] == one["record"]["run_id"] + 1
+    passed = {c["check"] for c in two["hosts"]["tx0"]["checks"] if c["outcome"] == "passed"}
+    assert "test_figure[cpu_mops]" in passed

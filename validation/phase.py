@@ -122,7 +122,7 @@ class Runner:
         self.targets = {t.name: t for t in targets}
         self.pillars = pillars_of
         self.token = secrets.token_hex(8)
-        self.path = f"/tmp/jetson-fingerprint-{self.token}.py"  # unguessable; made with noclobber
+        self.path = f"/tmp/jetson-fingerprint-{self.token}.py"  # unguessable, the same on every node
 
     def run(self, name: str, command: str) -> tuple[int, str, str]:
         target = self.targets[name]
@@ -139,9 +139,12 @@ class Runner:
         return probes.as_user(self.user(name), command, timeout)
 
     def install(self, name: str) -> str:
-        """Put fingerprint.py at self.path, the cluster user's (the MPI job's peer runs it too)."""
+        """Put fingerprint.py at self.path, the cluster user's (the MPI job's peer runs it too):
+        written to a fresh mktemp file (0600), renamed over the path (a rename never follows a link)."""
         script = job_script("fingerprint.py")
-        return self.as_user(name, f"umask 077 && set -C && echo {script} | base64 -d > {self.path}", 60)
+        fresh = "f=$(mktemp /tmp/jetson-fingerprint.XXXXXX)"
+        install = f"{fresh} && echo {script} | base64 -d > $f && mv -f $f {self.path}"
+        return self.as_user(name, install, 60)
 
     def command(self, job: Job) -> str:
         python = f"{SYSTEM_PYTHON} {self.path}"
