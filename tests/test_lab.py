@@ -505,14 +505,14 @@ def _cpu_outliers(report: dict[str, Any]) -> dict[str, list[str]]:
 
 
 def test_throttled_node_is_a_cpu_outlier_and_left_out_of_the_hostfile(cluster: dict[str, Any], tmp_path) -> None:
-    """One node's CPU quota cut to a tenth of its fair share of this machine (at most 5% of a
+    """One node's CPU quota cut to a tenth of its fair share of this machine (1% to 5% of a
     CPU): the suite names it, and only it, a cpu_mops outlier, leaves it out of the hostfile and
     exits 1 under --min-nodes <all>; with the quota back, the same run passes; both runs are in
     the lab's history."""
     names = table.names(cluster)
     victim = next(name for name in names[1:] if name not in cluster["masters"])
     hostfile = tmp_path / "hostfile"
-    _cpu_quota(victim, min(0.05, (os.cpu_count() or 1) / len(names) / 10))
+    _cpu_quota(victim, min(0.05, max(0.01, (os.cpu_count() or 1) / len(names) / 10)))
     try:
         code, report, listed = _gate_run("gate-throttled", hostfile, len(names))
     finally:

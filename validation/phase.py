@@ -153,7 +153,7 @@ class Runner:
         if job.kind == "nfs":
             return self.as_user(job.node, f"{python} nfs {shlex.quote(self.data_dir(job))} {NFS_SIZE_MB}", 120)
         if job.kind == "mpi":
-            return self.as_user(job.node, mpirun(job.node, job.subject, python), 300)
+            return self.as_user(job.node, mpirun(job.node, job.subject, python), 120)
         return self.gpu_command(job.node)
 
     def data_dir(self, job: Job) -> str:
