@@ -285,7 +285,7 @@ def three(lab):  # noqa: F811
         out = lab / f"three-{attempt}.json"
         proc = suite(f"--salt-config={root / 'master'}", f"--ssh-config={lab / 'ssh_config_three'}",
                      "--hosts=tx0,tx2,tx4", "-n", "0", f"--report-json={out}", f"--history={lab / 'three.sqlite'}",
-                     "-k", "perf", tmpdir=(lab / "tmp").resolve())
+                     f"--junitxml={lab / f'three-{attempt}.xml'}", "-k", "perf", tmpdir=(lab / "tmp").resolve())
         runs.append((proc, json.loads(out.read_text()) if out.exists() else None))
     return runs
 
@@ -303,3 +303,10 @@ def test_phase_runs_every_nodes_cpu_job_at_once_and_the_history_grows(three) -> 
     assert two["record"]["run_id"] == one["record"]["run_id"] + 1
     passed = {c["check"] for c in two["hosts"]["tx0"]["checks"] if c["outcome"] == "passed"}
     assert "test_figure[cpu_mops]" in passed
+
+
+def test_junit_carries_each_figure_as_a_property(three, lab) -> None:  # noqa: F811
+    _proc, rep = three[0]
+    value = rep["hosts"]["tx2"]["figures"]["cpu_mops"]["value"]
+    xml = (lab / "three-0.xml").read_text()
+    assert f'<property name="cpu_mops" value="{value:g} Mop/s"' in xml
