@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from lab import keys, table
-from lab.paths import DERIVED_TABLE, REPO, REPORTS_DIR, SALT_CONFIG_DIR, VENV_BIN, ensure
+from lab.paths import DERIVED_TABLE, REPO, REPORTS_DIR, RUN, SALT_CONFIG_DIR, VENV_BIN, ensure
 from lab.shell import say, step
 from validation import report as suite_report
 
@@ -16,6 +16,8 @@ REPORT = REPORTS_DIR / "acceptance.json"
 # The demo's suite run: no `-ra` line per skipped check (pyproject's addopts), the report
 # groups the skips by reason.
 DEMO_ARGS = ["-rN"]
+# The lab's run history (figures judged for drift against it), never the operator's own.
+HISTORY = RUN / "history.sqlite"
 
 
 def command(report: Path = REPORT, extra: list[str] | None = None) -> list[str]:
@@ -24,7 +26,7 @@ def command(report: Path = REPORT, extra: list[str] | None = None) -> list[str]:
     return [
         str(VENV_BIN / "python"), "-m", "pytest", "validation/", "-p", "no:cacheprovider",
         f"--hosts={prefix}*", f"--salt-config={SALT_CONFIG_DIR}",
-        f"--ssh-config={keys.SSH_CONFIG}", f"--report-json={report}",
+        f"--ssh-config={keys.SSH_CONFIG}", f"--report-json={report}", f"--history={HISTORY}",
         f"--report-html={report.with_suffix('.html')}", *(extra or []),
     ]
 

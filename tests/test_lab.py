@@ -22,7 +22,7 @@ import pytest
 import yaml
 from saltssh import CONFIGURE_PY, MESH_KEYS_PY, SALT_SSH, cli, salt_ssh, update_roster
 
-from lab import converge, image, keys, lifecycle, master, table, validate
+from lab import converge, hoststate, image, keys, lifecycle, master, table, validate
 from lab.paths import DERIVED_TABLE, LAB, LAB_PILLAR, REPORTS_DIR, RUN
 from lab.shell import run
 from lab.vm_node import GUEST_KERNEL_CONFIG
@@ -471,3 +471,64 @@ def test_symlinked_public_key_is_refused_and_never_published(cluster: dict[str, 
         _ssh_root(victim, f"rm -f {pub} && cp -p /root/pub.saved {pub} && rm /root/pub.saved",
                   what=f"restore {pub} on {victim}")
     assert not _apply_sls(victim, "ssh_mesh").failed
+
+
+# --- the acceptance gate: a node held to a sliver of CPU is an outlier, left out of the hostfile ---
+
+# 1% of a CPU: an eighth of a node's fair share of 2 CPUs at 24 nodes, a fiftieth at 4. At 5% the
+# 4-node lab measured the throttled node only 65% below the others' median (7.3 to 9.5 Mop/s).
+THROTTLED_SHARE = 0.01
+
+
+def _cpu_quota(node: str, share: float | None) -> None:
+    """Hold ``node`` (its cgroup, lab/cgroup.py) to ``share`` of one CPU, or lift the limit (None):
+    cgroup v2 cpu.max, or v1 cpu.cfs_quota_us over cpu.cfs_period_us."""
+    groups = [Path(group) for group in hoststate.load()["nodes"][node]["cgroups"]]
+    for group in groups:
+        if (group / "cpu.max").exists():
+            (group / "cpu.max").write_text(f"{int(share * 100000)} 100000\n" if share else "max 100000\n")
+            return
+        if (group / "cpu.cfs_quota_us").exists():
+            period = int((group / "cpu.cfs_period_us").read_text())
+            (group / "cpu.cfs_quota_us").write_text(f"{max(1000, int(share * period))}\n" if share else "-1\n")
+            return
+    raise AssertionError(f"{node}: no cgroup with a CPU quota among {groups}")
+
+
+def _gate_run(name: str, hostfile: Path, count: int) -> tuple[int, dict[str, Any], list[str]]:
+    code, report = validate.run_suite(REPORTS_DIR / f"{name}.json", quiet=True,
+                                      extra=[f"--hostfile-out={hostfile}", f"--min-nodes={count}"])
+    assert report, f"the suite wrote no JSON report (pytest exit {code})"
+    listed = [line.split()[0] for line in hostfile.read_text().splitlines()] if hostfile.exists() else []
+    return code, report, listed
+
+
+def _cpu_outliers(report: dict[str, Any]) -> dict[str, list[str]]:
+    return {node: texts for node, host in report["hosts"].items()
+            if (texts := [v["text"] for v in host.get("figures", {}).get("cpu_mops", {}).get("verdicts", [])
+                          if v["kind"] == "outlier"])}
+
+
+def test_throttled_node_is_a_cpu_outlier_and_left_out_of_the_hostfile(cluster: dict[str, Any], tmp_path) -> None:
+    """One node's CPU quota cut to THROTTLED_SHARE of a CPU: the suite names it, and only it, a
+    cpu_mops outlier, leaves it out of the hostfile and exits 1 under --min-nodes <all>; with the
+    quota back, the same run passes; both runs are in the lab's history."""
+    names = table.names(cluster)
+    victim = next((name for name in names if name not in cluster["masters"]), names[-1])
+    hostfile = tmp_path / "hostfile"
+    _cpu_quota(victim, THROTTLED_SHARE)
+    try:
+        code, report, listed = _gate_run("gate-throttled", hostfile, len(names))
+    finally:
+        _cpu_quota(victim, None)
+    assert list(_cpu_outliers(report)) == [victim], f"cpu_mops outliers: {_cpu_outliers(report)}"
+    assert listed == [name for name in names if name != victim], f"hostfile lists {listed}"
+    assert code == 1, f"pytest exited {code} with {victim} throttled and --min-nodes {len(names)}"
+    code, again, listed = _gate_run("gate-restored", hostfile, len(names))
+    failing = {n: h["first_failure"] for n, h in again["hosts"].items() if h["status"] != "passed"}
+    assert (code, failing) == (0, {}), f"with the quota back: exit {code}, failing {failing}"
+    assert listed == names
+    runs = run([str(validate.VENV_BIN / "python"), "-m", "validation.history", "--db", str(validate.HISTORY), "runs"],
+               what="python -m validation.history runs", cwd=validate.REPO)
+    ids = {line.split("\t")[0] for line in runs.stdout.splitlines()}
+    assert {str(report["record"]["run_id"]), str(again["record"]["run_id"])} <= ids, runs.stdout

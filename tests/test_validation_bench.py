@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import sys
+from types import SimpleNamespace
 
 from saltrender import REPO
 
@@ -40,3 +42,22 @@ def test_write_replaces_only_its_own_section(tmp_path) -> None:
     text = doc.read_text()
     assert text.count(bench.BEGIN) == 1 and "t(24)/t(1) = 1.50" in text and "t(24)/t(1) = 2.00" not in text
     assert text.startswith("# Benchmarks\n\n## Lab\nlab figures\n")
+
+
+def test_section_gives_the_fingerprint_phase_and_its_overlap() -> None:
+    many = run("n*", 30.0) | {"phase": {"wall_s": 12.5, "job_s": 150.0, "overlap": 12.0}}
+    text = bench.section(run("n0", 10.0) | {"phase": {"wall_s": 4.0, "job_s": 3.9, "overlap": 0.98}}, many, 24, [])
+    assert "| 12.5, 12.00 |" in text and "| 4.0, 0.98 |" in text and "Overlap: " in text
+    assert "not run (quick tier or no report)" in bench.section(run("n0", 1.0), run("n*", 2.0), 24, [])
+
+
+def test_measure_reads_the_phase_from_the_runs_report(monkeypatch, tmp_path) -> None:
+    def fake_run(command, **_kwargs):
+        report = next(arg.partition("=")[2] for arg in command if arg.startswith("--report-json="))
+        assert any(arg.startswith("--history=") for arg in command), "the bench's runs must not use the real history"
+        with open(report, "w", encoding="utf-8") as handle:
+            json.dump({"record": {"phase": {"wall_s": 3.0, "job_s": 6.0, "overlap": 2.0}}}, handle)
+        return SimpleNamespace(returncode=0, stdout="", stderr="")
+
+    monkeypatch.setattr(bench.subprocess, "run", fake_run)
+    assert bench.measure("n*", None, [], 2, None)["phase"] == {"wall_s": 3.0, "job_s": 6.0, "overlap": 2.0}

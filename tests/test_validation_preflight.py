@@ -164,6 +164,7 @@ def runs(lab):
                 f"--hosts={LIVE},{DEAD}",
                 f"--report-json={out}",
                 f"--report-html={out.with_suffix('.html')}",
+                f"--history={lab / 'history.sqlite'}",
                 *workers,
                 tmpdir=(lab / "tmp").resolve(),
             )
@@ -240,7 +241,7 @@ def test_a_killed_run_leaves_no_secret_in_tmp(lab) -> None:
     tmpdir = (lab / "tmp").resolve() / "killed"
     tmpdir.mkdir()
     args = suite_command(f"--salt-config={lab}", f"--ssh-config={lab / 'ssh_config'}", f"--hosts={LIVE},{DEAD}",
-                         "-n", "2")
+                         f"--history={lab / 'history.sqlite'}", "-n", "2")
     run = subprocess.Popen(args, cwd=REPO, env={**os.environ, "TMPDIR": str(tmpdir)}, start_new_session=True,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

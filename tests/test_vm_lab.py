@@ -95,6 +95,19 @@ def test_acceptance_suite_passes_with_live_nfs(cluster: dict[str, Any]) -> None:
                 assert ran.get(key) == "passed", f"{node}: {key} is {ran.get(key)}, not passed"
         for cross in LIVE_NFS_CHECKS[2:]:
             assert ran.get(cross) == "passed", f"{node}: {cross} is {ran.get(cross)}"
+    _nfs_figures_are_reported_and_stored(data, names(cluster), mounts)
+
+
+def _nfs_figures_are_reported_and_stored(data: dict[str, Any], nodes: list[str], mounts: list[dict]) -> None:
+    """The fingerprint phase measured each export from each node: in the report and the history."""
+    import sqlite3
+
+    wanted = [f"nfs_{way}_mbs/cloud/{m['index']}" for m in mounts for way in ("write", "read")]
+    missing = {n: [f for f in wanted if f not in data["hosts"][n].get("figures", {})] for n in nodes}
+    assert not {n: f for n, f in missing.items() if f}, f"NFS figures missing from the report: {missing}"
+    with sqlite3.connect(validate.HISTORY) as conn:
+        stored = set(conn.execute("SELECT node, figure FROM figures WHERE run_id = ?", (data["record"]["run_id"],)))
+    assert {(n, f) for n in nodes for f in wanted} <= stored, f"NFS figures missing from {validate.HISTORY}"
 
 
 def nfs_files(node: str) -> str:

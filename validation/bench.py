@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import argparse
 import glob
+import json
 import os
 import platform
 import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,27 +33,21 @@ DOC_HEADER = "# Benchmarks\n\nFigures measured by the benchmark scripts; each sc
 
 
 def measure(hosts: str, salt_config: str | None, extra: list[str], repeat: int, cgroups: str | None) -> dict:
-    """Run the suite ``repeat`` times on ``hosts``: wall times, the best, exit codes, and the CPU
-    seconds of the best run on this side (pytest and its ssh clients) and on the nodes (cgroups)."""
+    """Run the suite ``repeat`` times on ``hosts``: wall times, the best, exit codes, the CPU
+    seconds of the best run on this side (pytest and its ssh clients) and on the nodes (cgroups),
+    and the best run's fingerprint phase (its report's record: wall time, overlap of its jobs)."""
     command = [sys.executable, "-m", "pytest", "validation/", "-p", "no:cacheprovider", "-q", f"--hosts={hosts}"]
     command += [f"--salt-config={salt_config}"] if salt_config else []
     runs = []
-    for attempt in range(1, repeat + 1):
-        before, nodes_before = _children_cpu(), _cgroup_cpu(cgroups)
-        started = time.monotonic()
-        run = subprocess.run(command + extra, cwd=pillars.REPO, capture_output=True, text=True, check=False)
-        wall = time.monotonic() - started
-        runs.append(
-            {
-                "wall": wall,
-                "code": run.returncode,
-                "suite_cpu": _children_cpu() - before,
-                "node_cpu": _cgroup_cpu(cgroups) - nodes_before if cgroups else None,
-            }
-        )
-        print(f"bench: --hosts={hosts} run {attempt}/{repeat}: {wall:.1f} s, exit {run.returncode}", flush=True)
-        if run.returncode == 2:
-            sys.exit(f"bench: the suite cannot run (exit 2):\n{run.stdout[-2000:]}{run.stderr[-2000:]}")
+    with tempfile.TemporaryDirectory(prefix="jetson-bench-") as scratch:
+        # its own history: the benchmark's runs are no acceptance runs of the array
+        own = [f"--report-json={scratch}/report.json", f"--history={scratch}/history.sqlite"]
+        for attempt in range(1, repeat + 1):
+            runs.append(_timed(command + own + extra, cgroups, f"{scratch}/report.json"))
+            print(f"bench: --hosts={hosts} run {attempt}/{repeat}: {runs[-1]['wall']:.1f} s, "
+                  f"exit {runs[-1]['code']}", flush=True)
+            if runs[-1]["code"] == 2:
+                sys.exit(f"bench: the suite cannot run (exit 2):\n{runs[-1]['output'][-4000:]}")
     best = min(runs, key=lambda r: r["wall"])
     times = [r["wall"] for r in runs]
     return {
@@ -62,6 +58,28 @@ def measure(hosts: str, salt_config: str | None, extra: list[str], repeat: int, 
         "codes": [r["code"] for r in runs],
         "suite_cpu": best["suite_cpu"],
         "node_cpu": best["node_cpu"],
+        "phase": best["phase"],
+    }
+
+
+def _timed(command: list[str], cgroups: str | None, report: str) -> dict:
+    """One suite run: wall time, exit code, CPU (this side, nodes), its fingerprint phase."""
+    before, nodes_before = _children_cpu(), _cgroup_cpu(cgroups)
+    started = time.monotonic()
+    run = subprocess.run(command, cwd=pillars.REPO, capture_output=True, text=True, check=False)
+    wall = time.monotonic() - started
+    try:
+        with open(report, encoding="utf-8") as handle:
+            phase = json.load(handle).get("record", {}).get("phase") or {}
+    except (OSError, ValueError):
+        phase = {}
+    return {
+        "wall": wall,
+        "code": run.returncode,
+        "suite_cpu": _children_cpu() - before,
+        "node_cpu": _cgroup_cpu(cgroups) - nodes_before if cgroups else None,
+        "phase": phase,
+        "output": run.stdout + run.stderr,
     }
 
 
@@ -88,15 +106,22 @@ def section(one: dict, many: dict, count: int, extra: list[str]) -> str:
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.node()} ({os.cpu_count()} CPUs, "
         f"load average {os.getloadavg()[0]:.1f} at the end), `pytest validation/ -q {' '.join(extra)}`.",
         "",
-        "| hosts | runs (s) | best (s) | median (s) | CPU of the best run: suite side / nodes (s) |",
-        "| --- | --- | --- | --- | --- |",
+        "| hosts | runs (s) | best (s) | median (s) | CPU of the best run: suite side / nodes (s) "
+        "| fingerprint phase of the best run: wall (s), overlap |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for label, run in (("1", one), (str(count), many)):
         times = ", ".join(f"{t:.1f}" for t in run["times"])
         nodes = f"{run['node_cpu']:.1f}" if run.get("node_cpu") is not None else "not measured"
         cpu = f"{run.get('suite_cpu', 0):.1f} / {nodes}"
-        lines.append(f"| {label} (`{run['hosts']}`) | {times} | {run['best']:.1f} | {run['median']:.1f} | {cpu} |")
+        phase = run.get("phase") or {}
+        jobs = f"{phase['wall_s']:.1f}, {phase['overlap']:.2f}" if phase else "not run (quick tier or no report)"
+        lines.append(f"| {label} (`{run['hosts']}`) | {times} | {run['best']:.1f} | {run['median']:.1f} | {cpu} "
+                     f"| {jobs} |")
     lines += ["", f"**t({count})/t(1) = {ratio:.2f}** (best times): {verdict} the goal <= {GOAL:g}."]
+    if many.get("phase"):
+        lines += ["", "Overlap: the fingerprint jobs' summed time over the phase's wall time, i.e. how many "
+                  f"jobs ran at once on average ({count} nodes: at most {count}, one job per node at a time)."]
     if many.get("node_cpu") is not None:
         cpu = many["node_cpu"] + many["suite_cpu"]
         floor = cpu / (os.cpu_count() or 1)

@@ -17,29 +17,37 @@ from typing import Any
 
 import pytest
 
-from validation import html, inventory, pillars, report
-from validation.session import Node, State, build
+from validation import gate as hostfile
+from validation import history, html, inventory, pillars, report, verdicts
+from validation.session import Node, State, build, fingerprint, passed_hosts, run_record, store
 
 STATE = pytest.StashKey[State]()
 STATE_FILE = pytest.StashKey[str]()
 COLLECTOR = pytest.StashKey[report.Collector]()
+SUMMARY = pytest.StashKey[dict[str, Any]]()
+GATE_MESSAGE = pytest.StashKey[str]()
 WORKER_KEY = "jetson_validation"
 # ssh-bound checks: more workers than CPUs keep the network busy; each worker costs a process.
 DEFAULT_WORKERS = min(8, 2 * (os.cpu_count() or 1))
+TIERS = ["quick", "full"]  # a check marked tier("full") runs in the full tier only
 
 
-def _mounts(pillar: dict[str, Any]) -> list[tuple[str, Any]]:
-    return [(f"cloud/{mount['index']}", mount) for mount in pillars.get(pillar, "nfs:client:mounts", [])]
+def _mounts(state: State, name: str) -> list[tuple[str, Any]]:
+    return [(f"cloud/{mount['index']}", mount) for mount in pillars.get(state.pillars[name], "nfs:client:mounts", [])]
 
 
-def _nfs_server(pillar: dict[str, Any]) -> list[tuple[str, Any]]:
-    server = pillars.formula(pillar, "nfs")["server"]
+def _nfs_server(state: State, name: str) -> list[tuple[str, Any]]:
+    server = pillars.formula(state.pillars[name], "nfs")["server"]
     return [(server["mountpoint"], server)] if server["enabled"] else []
 
 
-# Fixtures parametrized per node from its pillar: name -> pillar -> [(id, value)]. A node
-# without such items (a worker has no NFS server) has no such checks.
-PER_NODE = {"mount": _mounts, "nfs_server": _nfs_server}
+def _figures(state: State, name: str) -> list[tuple[str, Any]]:
+    return [(figure, figure) for figure in state.figure_ids(name)]
+
+
+# Fixtures parametrized per node from its pillar or its fingerprint jobs: name -> (state,
+# node) -> [(id, value)]. A node without such items (a worker has no NFS server) has no such checks.
+PER_NODE = {"mount": _mounts, "nfs_server": _nfs_server, "figure": _figures}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -59,6 +67,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--report-json", metavar="PATH", help="write the per-node, per-check summary with values as JSON")
     group.addoption("--report-html", metavar="PATH", help="write the same summary as a self-contained HTML health page")
+    group.addoption(
+        "--tier",
+        choices=TIERS,
+        default="full",
+        help="quick: configuration, reachability, mounts, mesh; full: also the fingerprint phase "
+        "(CPU, NFS, MPI, GPU jobs on every node at once) and the perf checks",
+    )
+    group.addoption("--history", metavar="PATH", help="the run history (SQLite) figures are judged against and "
+                    "stored in; default: validation.history.DEFAULT_PATH")
+    group.addoption("--hostfile-out", metavar="PATH", help="write an Open MPI hostfile of the nodes that passed")
+    group.addoption("--min-nodes", metavar="N", type=int, default=0,
+                    help="exit status 1 when fewer than N nodes passed (the experiment needs N)")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -80,6 +100,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "where(*settings): only on nodes where each pillar setting is true ('nfs:mount_now', 'node:gpu'); "
         "one unmarked check of the area skips elsewhere, with the reason",
     )
+    config.addinivalue_line("markers", "tier(name): the lowest tier the check runs in (quick, full; unmarked: quick)")
     if hasattr(config, "workerinput"):
         with open(config.workerinput[WORKER_KEY], encoding="utf-8") as handle:
             config.stash[STATE] = State.from_json(json.load(handle))
@@ -89,7 +110,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
     if hasattr(config, "workerinput"):
         return
-    for option in ("report_json", "report_html"):
+    for option in ("report_json", "report_html", "hostfile_out", "history"):
         path = config.getoption(option)
         if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
             pytest.exit(f"validation: --{option.replace('_', '-')} {path}: its directory does not exist", 2)
@@ -101,6 +122,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     )
     try:
         state = build(config.getoption("hosts"), config.getoption("salt_config"), ssh, config.getoption("mesh"))
+        if config.getoption("tier") == "full":
+            fingerprint(state, history_path(config))
     except (inventory.InventoryError, pillars.PillarError) as err:
         pytest.exit(f"validation: {err}", 2)
     config.stash[STATE] = state
@@ -136,9 +159,53 @@ def remove_state_file(path: str) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """The workers read the state file when they started: remove it as soon as the run ends."""
-    if not hasattr(session.config, "workerinput") and STATE_FILE in session.config.stash:
-        remove_state_file(session.config.stash[STATE_FILE])
+    """The workers read the state file when they started: remove it as soon as the run ends.
+    Then the run's summary, stored in the history, and the gate: the hostfile of the nodes
+    that passed, exit status 1 below --min-nodes."""
+    config = session.config
+    if hasattr(config, "workerinput"):
+        return
+    if STATE_FILE in config.stash:
+        remove_state_file(config.stash[STATE_FILE])
+    if COLLECTOR not in config.stash:
+        return
+    state = config.stash[STATE]
+    summary = report.summarize(list(config.stash[COLLECTOR].records.values()), state.names)
+    summary["timings"] = state.timings
+    report.add_figures(summary, state.figures, verdicts.UNITS, state.history, state.verdicts)
+    statuses = {name: host["status"] for name, host in summary["hosts"].items()}
+    record = run_record(state, config.getoption("tier"))
+    summary["record"] = {"run_id": None, **record, "history": history_path(config), "phase": phase_times(state)}
+    if session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+        summary["record"]["run_id"] = store(state, record, statuses, history_path(config))
+    config.stash[SUMMARY] = summary
+    gate(session, state, statuses)
+
+
+def phase_times(state: State) -> dict[str, Any]:
+    """The fingerprint phase's wall time, its jobs' summed time and their overlap (job time /
+    wall time: the number of jobs running at once on average); {} in the quick tier."""
+    return {key: state.phase[key] for key in ("wall_s", "job_s", "overlap") if key in state.phase}
+
+
+def history_path(config: pytest.Config) -> str:
+    return config.getoption("history") or history.DEFAULT_PATH
+
+
+def gate(session: pytest.Session, state: State, statuses: dict[str, str]) -> None:
+    """--hostfile-out: the nodes that passed; --min-nodes: fewer passed is exit status 1."""
+    config = session.config
+    passed = passed_hosts(state, statuses)
+    path = config.getoption("hostfile_out")
+    if path and passed:
+        hostfile.write_hostfile(path, passed)
+    elif path and os.path.lexists(path):
+        os.unlink(path)  # no node passed: an old hostfile must not launch the experiment
+    short = hostfile.enough([name for name, _slots in passed], config.getoption("min_nodes"))
+    if short:
+        config.stash[GATE_MESSAGE] = f"validation: --min-nodes: {short}"
+        if session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -157,20 +224,25 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         if not per_node:
             params.append(pytest.param(name, id=name, marks=group))
             continue
-        for label, value in PER_NODE[per_node[0]](state.pillars[name]):
+        for label, value in PER_NODE[per_node[0]](state, name):
             params.append(pytest.param(name, value, id=f"{name}-{label}", marks=group))
     metafunc.parametrize(["node_name", *per_node], params)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tag each check with its node, area (test module) and name for the report; drop the
-    placeholder pytest makes when no selected node has the items (no NFS master selected)."""
-    empty = []
+    placeholder pytest makes when no selected node has the items (no NFS master selected),
+    and the checks of a higher --tier."""
+    tier = TIERS.index(config.getoption("tier"))
+    empty = [item for item in items if any(TIERS.index(m.args[0]) > tier for m in item.iter_markers("tier"))]
+    above = set(empty)
     for item in items:
         callspec = getattr(item, "callspec", None)
         if callspec is None or "node_name" not in callspec.params:
             continue
         name = callspec.params["node_name"]
+        if item in above:
+            continue
         if not isinstance(name, str):
             empty.append(item)
             continue
@@ -180,7 +252,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         item.user_properties += [("node", name), ("area", area), ("check", check)]
     if empty:
         config.hook.pytest_deselected(items=empty)
-        items[:] = [item for item in items if item not in empty]
+        dropped = set(empty)
+        items[:] = [item for item in items if item not in dropped]
 
 
 @pytest.fixture(scope="session")
@@ -208,21 +281,31 @@ def record(request: pytest.FixtureRequest) -> Any:
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    if COLLECTOR not in config.stash:
+    if SUMMARY not in config.stash:
         return
-    records = list(config.stash[COLLECTOR].records.values())
+    summary = config.stash[SUMMARY]
     state = config.stash[STATE]
-    summary = report.summarize(records, state.names)
-    summary["timings"] = state.timings
+    timings = state.timings
     terminalreporter.section("jetson-array acceptance report")
     terminalreporter.write_line(
         f"{len(state.names)} hosts selected, {len(state.reachable())} reachable; pillar rendered in "
-        f"{state.timings.get('pillar_s')} s, preflight (with the render) in {state.timings.get('preflight_s')} s\n"
+        f"{timings.get('pillar_s')} s, preflight (with the render) in {timings.get('preflight_s')} s"
+        + (f"; fingerprint phase {state.phase['wall_s']} s (overlap {state.phase['overlap']})" if state.phase else "")
+        + "\n"
     )
     terminalreporter.write_line(report.table(summary))
+    figures = report.figures_table(summary)
+    if figures:
+        terminalreporter.write_line("\nfigures:\n" + figures)
     skips = report.skip_reasons(summary)
     if skips:
         terminalreporter.write_line("\nskipped checks, by reason:\n" + skips)
+    record = summary["record"]
+    if record["run_id"] is not None:
+        terminalreporter.write_line(f"\nhistory: run {record['run_id']} in {record['history']} "
+                                    f"(python -m validation.history show {record['run_id']})")
+    if GATE_MESSAGE in config.stash:
+        terminalreporter.write_line(config.stash[GATE_MESSAGE], red=True)
     path = config.getoption("report_json")
     if path:
         report.write_json(summary, path)

@@ -145,6 +145,13 @@ def _gpu(pillar: dict[str, Any]) -> dict[str, str]:
     }
 
 
+def has_mpi(pillar: dict[str, Any]) -> bool:
+    """The gpu_stack formula installs Open MPI where it is active (its map.jinja: enabled, i.e.
+    gpu: true, or install_without_gpu)."""
+    stack = pillars.formula(pillar, "gpu_stack")
+    return bool(stack["enabled"] or stack["install_without_gpu"])
+
+
 def marker() -> str:
     """A fresh marker for one probe run: nothing on the node can have been written to match it."""
     return f"@@@jetson-probe-{secrets.token_hex(16)}"

@@ -10,7 +10,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-AREAS = ["reach", "users", "ssh", "names", "nfs", "sudo", "swap", "gpu", "mpi"]
+AREAS = ["reach", "users", "ssh", "names", "nfs", "sudo", "swap", "gpu", "mpi", "perf"]
 RANK = {"failed": 3, "passed": 2, "skipped": 1}
 CELL = {"failed": "FAIL", "passed": "pass", "skipped": "skip", None: "-"}
 
@@ -113,6 +113,47 @@ def table(summary: dict[str, Any]) -> str:
     counts = ", ".join(f"{n} {status}" for status, n in sorted(summary["summary"].items()))
     lines.append(f"{len(hosts)} hosts: {counts}")
     return "\n".join(lines)
+
+
+def add_figures(summary: dict[str, Any], figures: dict[str, dict[str, float]], units: dict[str, str],
+                history: dict[str, dict[str, list[float]]], verdicts: list[dict[str, Any]]) -> None:
+    """Each host's ``figures``: {figure id: {value, unit, history (oldest first), verdicts}}."""
+    for name, host in summary["hosts"].items():
+        host["figures"] = {
+            figure: {
+                "value": value,
+                "unit": units[figure.partition("/")[0]],
+                "history": history.get(name, {}).get(figure, []),
+                "verdicts": [{key: v[key] for key in ("kind", "severity", "text", "reference")}
+                             for v in verdicts if v["node"] == name and v["figure"] == figure],
+            }
+            for figure, value in figures.get(name, {}).items()
+        }
+
+
+MARK = {"fail": "!", "warn": "?"}
+
+
+def figures_table(summary: dict[str, Any]) -> str:
+    """Hosts x figures with their values, a verdict marked ('!' fails, '?' warns); a figure's
+    subject is left out of its column when each host has one such figure (its ring peer)."""
+    hosts = {name: host.get("figures") or {} for name, host in summary["hosts"].items()}
+    counts: dict[str, int] = {}
+    for figures in hosts.values():
+        for name in {figure.partition("/")[0] for figure in figures}:
+            counts[name] = max(counts.get(name, 0), sum(f.partition("/")[0] == name for f in figures))
+    column = {f: f.partition("/")[0] if counts[f.partition("/")[0]] == 1 else f for fs in hosts.values() for f in fs}
+    columns = sorted(set(column.values()))
+    if not columns:
+        return ""
+    rows = [["host", *columns]]
+    for name, figures in hosts.items():
+        cells = {column[f]: f"{d['value']:.4g}" + "".join(sorted({MARK[v["severity"]] for v in d["verdicts"]}))
+                 for f, d in figures.items()}
+        rows.append([name, *(cells.get(c, "-") for c in columns)])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(columns) + 1)]
+    lines = [" ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in rows]
+    return "\n".join([lines[0], "-" * len(lines[0]), *lines[1:], "! a verdict fails the node, ? a warning"])
 
 
 def skip_reasons(summary: dict[str, Any]) -> str:

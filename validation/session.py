@@ -6,20 +6,26 @@ workers as JSON, so no worker renders pillar or probes hosts again.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import platform
 import re
+import subprocess
 import time
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any, NamedTuple
 
 import pytest
 import testinfra
 
-from validation import inventory, pillars, preflight, probes
+from validation import history, inventory, phase, pillars, preflight, probes, tegrastats, verdicts
 
 # Pillar keys whose values the suite must never hold (it checks only whether one is set).
 SECRET_KEY = re.compile(r"password|passphrase|secret", re.IGNORECASE)
 REDACTED = "(set; the suite keeps no secret)"
+FINGERPRINT_KEYS = ("phase", "figures", "verdicts", "history")
 
 
 def redact(data: Any, secret: bool = False) -> Any:
@@ -41,6 +47,12 @@ class State:
     # Whom each node's mesh probe reached for (see build, --mesh): among the nodes that answered.
     mesh_peers: dict[str, list[str]] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    # The fingerprint phase (validation/phase.py, full tier): its jobs, the figures they gave,
+    # the verdicts on them and each figure's earlier values from the history database.
+    phase: dict[str, Any] = field(default_factory=dict)
+    figures: dict[str, dict[str, float]] = field(default_factory=dict)
+    verdicts: list[dict[str, Any]] = field(default_factory=list)
+    history: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     _nodes: dict[str, Node] = field(default_factory=dict, repr=False, compare=False)
 
     def to_json(self) -> dict[str, Any]:
@@ -50,12 +62,15 @@ class State:
             "pillars": self.pillars,
             "reach": self.reach,
             "mesh_peers": self.mesh_peers,
+            **{key: getattr(self, key) for key in FINGERPRINT_KEYS},
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> State:
         targets = [inventory.Target(**target) for target in data["targets"]]
-        return cls(targets, data["pillars"], data["reach"], data["mesh_peers"])
+        return cls(targets, data["pillars"], data["reach"], data["mesh_peers"],
+                   **{key: data.get(key) or {} for key in ("phase", "figures", "history")},
+                   verdicts=data.get("verdicts") or [])
 
     @property
     def names(self) -> list[str]:
@@ -71,6 +86,17 @@ class State:
     def peers(self, name: str) -> list[str]:
         """Whom ``name``'s mesh probe reached for (empty: it had none, its host did not answer)."""
         return self.mesh_peers.get(name, [])
+
+    def jobs(self, name: str) -> list[dict[str, Any]]:
+        """The fingerprint phase's jobs of ``name`` (none in the quick tier or when unreachable)."""
+        return [job for job in self.phase.get("jobs", []) if job["node"] == name]
+
+    def figure_ids(self, name: str) -> list[str]:
+        """The figures ``name``'s jobs measure (or were to measure), in job order."""
+        return [figure for job in self.jobs(name) for figure in phase.figure_ids(job)]
+
+    def verdicts_of(self, name: str, figure: str) -> list[dict[str, Any]]:
+        return [v for v in self.verdicts if v["node"] == name and v["figure"] == figure]
 
     def node(self, name: str) -> Node:
         """The Node of ``name``, one per run (it caches the static files it read)."""
@@ -111,6 +137,44 @@ def build(hosts: str | None, salt_config: str | None, ssh: inventory.SshOptions,
         state.reach = preflight.run_all(targets, render, probes_of)
         state.timings["preflight_s"] = round(time.monotonic() - started, 2)
     return state
+
+
+def fingerprint(state: State, db_path: str) -> None:
+    """The fingerprint phase on every reachable node at once, then the verdicts on its figures
+    against the pillar's acceptance references, this run's other nodes and the node's history."""
+    started = time.monotonic()
+    state.phase = phase.run(state, lambda name: probes.has_mpi(state.pillars[name]))
+    state.timings["fingerprint_s"] = round(time.monotonic() - started, 2)
+    state.figures = phase.figures(state.phase, tegrastats.summarize)
+    settings = acceptance(state)
+    conn = history.connect(db_path)
+    try:
+        limit = int(settings.get("history_runs", 5))
+        state.history = {node: {figure: history.recent(conn, node, figure, limit) for figure in mine}
+                         for node, mine in state.figures.items()}
+    finally:
+        conn.close()
+    state.verdicts = judge(state, settings)
+
+
+def acceptance(state: State) -> dict[str, Any]:
+    """The pillar ``acceptance`` settings (references, failures, ...) of the first reachable node."""
+    names = state.reachable() or state.names
+    return pillars.get(state.pillars[names[0]], "acceptance", {}) if names else {}
+
+
+def judge(state: State, settings: dict[str, Any]) -> list[dict[str, Any]]:
+    """verdicts.judge on the run's figures; each verdict as a plain dict."""
+    try:
+        references = verdicts.references(settings.get("references") or {})
+    except ValueError as err:
+        raise pillars.PillarError(f"pillar {err}") from err
+    failures = set(settings.get("failures", ["floor", "ceiling", "outlier"]))
+    def earlier(node: str, figure: str) -> list[float]:
+        return state.history.get(node, {}).get(figure, [])
+
+    found = verdicts.judge(state.figures, references, earlier, failures)
+    return [asdict(verdict) for verdict in found]
 
 
 class Probe(NamedTuple):
@@ -180,3 +244,51 @@ class Node:
         """Skip the check when the setting at ``path`` (e.g. nfs:mount_now) is false."""
         if not pillars.setting(self.pillar, path):
             pytest.skip(f"{self.name}: pillar {path} is false ({why})")
+
+
+def run_record(state: State, tier: str) -> dict[str, Any]:
+    """What the history keeps of this run besides its figures (validation/history.add_run)."""
+    probed = {name: state.node(name).probes for name in state.reachable()}
+    modes = {name: p["nvpmodel"]["out"].strip().splitlines()[-1] for name, p in probed.items()
+             if p.get("nvpmodel", {}).get("rc") == 0 and p["nvpmodel"]["out"].strip()}
+    l4t = {name: p["nv_tegra_release"]["out"].splitlines()[0] for name, p in probed.items()
+           if p.get("nv_tegra_release", {}).get("out")}
+    pillar_hash = hashlib.sha256(json.dumps(state.pillars, sort_keys=True).encode()).hexdigest()
+    return {
+        "time": datetime.now(UTC).isoformat(timespec="seconds"),
+        "revision": revision(),
+        "pillar_hash": pillar_hash,
+        "tier": tier,
+        "versions": {"suite_python": platform.python_version(), "l4t": l4t},
+        "power_modes": modes,
+    }
+
+
+def revision() -> str:
+    """The repo's commit the suite runs from ('-dirty' with local changes; 'unknown' outside git)."""
+    run = subprocess.run(["git", "-C", pillars.REPO, "describe", "--always", "--dirty", "--abbrev=40"],
+                         capture_output=True, text=True, check=False)
+    return run.stdout.strip() if run.returncode == 0 and run.stdout.strip() else "unknown"
+
+
+def store(state: State, record: dict[str, Any], statuses: dict[str, str], db_path: str) -> int:
+    """Add the run and its figures to the history database; the run id."""
+    rows = [(node, figure, value, verdicts.UNITS[figure.partition("/")[0]])
+            for node, mine in state.figures.items() for figure, value in mine.items()]
+    conn = history.connect(db_path)
+    try:
+        run_id = history.add_run(conn, {**record, "statuses": statuses})
+        history.add_figures(conn, run_id, rows)
+    finally:
+        conn.close()
+    return run_id
+
+
+def passed_hosts(state: State, statuses: dict[str, str]) -> list[tuple[str, int]]:
+    """(name, slots) of the nodes that passed, table order: slots from the node's pillar
+    (node:slots, else acceptance:slots, else 1)."""
+    def slots(name: str) -> int:
+        pillar = state.pillars[name]
+        return int(pillars.get(pillar, "node:slots") or pillars.get(pillar, "acceptance:slots") or 1)
+
+    return [(name, slots(name)) for name in state.names if statuses.get(name) == "passed"]

@@ -1,10 +1,9 @@
 """GPU: on nodes the table marks gpu: true, the flashed L4T, CUDA, cuDNN, the workload's Python
-and its pinned packages, the power mode, and a TensorFlow matmul job on the GPU. On a gpu:
+and its pinned packages, the power mode, and a TensorFlow matmul job on the GPU (run by the
+fingerprint phase, validation/phase.py, full tier). On a gpu:
 false node only the L4T check exists, skipped with that reason."""
 
-import base64
 import json
-import os
 import re
 import shlex
 from typing import Any
@@ -12,9 +11,8 @@ from typing import Any
 import pytest
 
 from validation import pillars, probes
-from validation.session import Node
+from validation.session import Node, State
 
-JOB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "jobs", "gpu_matmul.py")
 # Import names of distributions whose module is named otherwise.
 MODULES = {"scikit-learn": "sklearn", "tensorflow-gpu": "tensorflow"}
 VERSIONS = (
@@ -134,23 +132,18 @@ def test_power_mode_is_the_pillar_mode(node: Node, record: Any) -> None:
     )
 
 
+@pytest.mark.tier("full")
 @pytest.mark.where("node:gpu")
-def test_tensorflow_matmul_runs_on_the_gpu(node: Node, record: Any) -> None:
+def test_tensorflow_matmul_runs_on_the_gpu(node: Node, state: State, record: Any) -> None:
+    """The matmul job (jobs/gpu_matmul.py) the fingerprint phase ran, tegrastats sampling meanwhile."""
     stack, _jetpack = _gpu(node)
     want = stack.get("acceptance") or {}
     missing = [key for key in ("matmul_size", "repeat", "max_error", "min_gflops") if key not in want]
     assert not missing, f"{node.name}: pillar gpu_stack:acceptance lacks {missing} (the job's bounds)"
-    with open(JOB, "rb") as handle:
-        script = base64.b64encode(handle.read()).decode()
-    args = f"--device gpu --size {want['matmul_size']} --repeat {want['repeat']} --max-error {want['max_error']}"
-    run = (
-        f"f=$(mktemp /tmp/gpu_matmul.XXXXXX) && echo {script} | base64 -d > $f && "
-        f"{stack['venv']}/bin/python $f {args}; rc=$?; rm -f $f; exit $rc"
-    )
-    result = node.run_as_user(run, timeout=900)
-    lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
-    assert lines, f"{node.name}: the GPU job printed no result: {result.stderr.strip()[-300:]}"
-    job = json.loads(lines[-1])
+    ran = [job for job in state.jobs(node.name) if job["kind"] == "gpu"]
+    assert ran, f"{node.name}: the fingerprint phase ran no GPU job here"
+    job = ran[0]["result"]
+    assert job, f"{node.name}: the GPU job printed no result: {ran[0]['error']}"
     record(**job)
     assert job.get("ok"), f"{node.name}: GPU job failed: {job.get('error')}"
     assert "GPU" in str(job["device"]).upper(), f"{node.name}: MatMul ran on {job['device']}, not on the GPU"

@@ -12,16 +12,10 @@ from validation.session import Node, State
 EXIT = "@@mpirun-exit"  # the line with mpirun's exit status
 
 
-def has_mpi(node: Node) -> bool:
-    """The gpu_stack formula installs Open MPI where it is active (its map.jinja: enabled, i.e.
-    gpu: true, or install_without_gpu)."""
-    stack = node.formula("gpu_stack")
-    return bool(stack["enabled"] or stack["install_without_gpu"])
-
-
+@pytest.mark.tier("full")
 @pytest.mark.cluster_wide
 def test_mpirun_starts_one_rank_per_node(node: Node, state: State, record: Any) -> None:
-    ranks = [name for name in state.reachable() if has_mpi(state.node(name))]
+    ranks = [name for name in state.reachable() if probes.has_mpi(state.pillars[name])]
     if not ranks:
         pytest.skip(f"{node.name}: no reachable selected node has the GPU stack, so none has MPI")
     launcher = state.node(ranks[0])

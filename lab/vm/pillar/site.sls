@@ -5,3 +5,13 @@
 nfs:
   server:
     format_device: true       # the masters' SSDs are blank virtual disks made for each run
+# The acceptance gate's references (pillar/acceptance.sls): four VMs share this machine's 2 CPUs
+# and a user-space switch, so NFS and MPI are far below the array's floors, and their spread says
+# nothing about a node (lab/pillar/site.sls has the container lab's, with the CPU outlier).
+acceptance:
+  references:
+    cpu_mops: {floor: 0.01, outlier: null}
+    nfs_write_mbs: {floor: 0.1, outlier: null}
+    nfs_read_mbs: {floor: 0.1, outlier: null}
+    mpi_latency_us: {ceiling: 100000, outlier: null}
+    mpi_bw_mbs: {floor: 0.1, outlier: null}
