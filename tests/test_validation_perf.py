@@ -310,3 +310,22 @@ def test_junit_carries_each_figure_as_a_property(three, lab) -> None:  # noqa: F
     value = rep["hosts"]["tx2"]["figures"]["cpu_mops"]["value"]
     xml = (lab / "three-0.xml").read_text()
     assert f'<property name="cpu_mops" value="{value:g} Mop/s"' in xml
+
+
+def test_a_ring_pair_broken_by_a_peer_that_fails_its_own_figures_is_the_peers_fault() -> None:
+    """A node held to 1% of a CPU times out its ring neighbour's ping-pong: the neighbour's pair
+    figure is not judged (skipped naming the peer), so the gate keeps the neighbour; a pair whose
+    peer is sound still fails."""
+    from validation import test_perf
+
+    state = make_state()
+    state.phase = {"jobs": [
+        {"node": "n0", "kind": "cpu", "subject": "", "ok": True, "error": ""},
+        {"node": "n3", "kind": "mpi", "subject": "n0", "ok": False, "error": "timed out after 120 s"},
+        {"node": "n1", "kind": "mpi", "subject": "n2", "ok": False, "error": "timed out after 120 s"},
+    ]}
+    slow = "n0: cpu_mops 0.4 Mop/s is 99% below"
+    state.verdicts = [{"node": "n0", "figure": "cpu_mops", "severity": "fail", "text": slow}]
+    assert slow in test_perf._peer_at_fault(state, state.phase["jobs"][1])
+    assert test_perf._peer_at_fault(state, state.phase["jobs"][2]) == ""
+    assert test_perf._peer_at_fault(state, state.phase["jobs"][0]) == ""

@@ -21,10 +21,25 @@ def _job_of(state: State, node: Node, figure: str) -> dict[str, Any]:
     pytest.fail(f"{node.name}: the fingerprint phase planned no job measuring {figure}", pytrace=False)
 
 
+def _peer_at_fault(state: State, job: dict[str, Any]) -> str:
+    """A ring pair's figure measures both ends: when the peer fails its own (not pair) jobs or
+    figures, a slow or broken pair is the peer's to answer for, not this node's."""
+    if job["kind"] != "mpi":
+        return ""
+    peer = job["subject"]
+    own = [f"{peer}: {j['kind']} job: {j['error']}" for j in state.jobs(peer) if j["kind"] != "mpi" and j["error"]]
+    own += [v["text"] for v in state.verdicts
+            if v["node"] == peer and v["severity"] == "fail" and not v["figure"].startswith("mpi_")]
+    return "; ".join(own)
+
+
 def test_figure(node: Node, figure: str, state: State, record: Any, record_property: Any) -> None:
     job = _job_of(state, node, figure)
     if job["skip"]:
         pytest.skip(job["skip"])
+    blame = _peer_at_fault(state, job)
+    if blame and (not job["ok"] or any(v["severity"] == "fail" for v in state.verdicts_of(node.name, figure))):
+        pytest.skip(f"{node.name}: {figure}: not judged, its ring peer fails its own figures: {blame}")
     assert job["ok"], f"{node.name}: the {job['kind']} job {job['subject']} failed: {job['error']}".replace("  ", " ")
     value = state.figures.get(node.name, {}).get(figure)
     if value is None:

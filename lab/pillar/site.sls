@@ -19,12 +19,12 @@ include:
 # every node shares this machine's 2 CPUs and one bridge, so floors are low, and only the CPU
 # figure is judged against the other nodes. Its outlier tolerance: in the 4-node lab the four
 # nodes' cpu_mops were within 15% of their median (5.0 to 5.5, and 7.3 to 9.5 beside a throttled
-# node); a node held to 1% of a CPU (tests/test_lab.py cuts one node's cgroup quota) falls far
-# below -60%. MPI and NFS figures are not judged against the other nodes here:
-# the cut node also slows the ping-pong of its ring neighbour, which is not the neighbour's fault.
+# node); a node held to 1% of a CPU (tests/test_lab.py cuts one node's cgroup quota) read 99%
+# below their median, far past -85% (wide: 24 nodes on 2 CPUs spread more than 4 do). MPI and
+# NFS figures are not judged against the other nodes here: a slow node also slows its ring pairs.
 acceptance:
   references:
-    cpu_mops: {floor: 0.01, drift: -0.5, outlier: -0.60}
+    cpu_mops: {floor: 0.01, drift: -0.5, outlier: -0.85}
     nfs_write_mbs: {floor: 0.1, drift: -0.9, outlier: null}
     nfs_read_mbs: {floor: 0.1, drift: -0.9, outlier: null}
     mpi_latency_us: {ceiling: 100000, drift: 10.0, outlier: null}
