@@ -23,10 +23,12 @@ def cli(script: Path, *args: str, cwd: Path = REPO, timeout: int = 60) -> subpro
                           capture_output=True, text=True, timeout=timeout)
 
 
-def salt_ssh(cfg: Path, *args: str, check: bool = True) -> dict:
-    """Run salt-ssh from the config dir (its Saltfile) and return the JSON per target;
-    ``check=False`` for state runs, whose failures the caller names state by state."""
-    result = subprocess.run([SALT_SSH, "--out", "json", "--static", "*", *args], cwd=cfg,
+def salt_ssh(cfg: Path, *args: str, check: bool = True, targets: list[str] | None = None) -> dict:
+    """Run salt-ssh from the config dir (its Saltfile) on every roster node (or ``targets``)
+    and return the JSON per target; ``check=False`` for state runs, whose failures the caller
+    names state by state."""
+    target = ["-L", ",".join(targets)] if targets else ["*"]
+    result = subprocess.run([SALT_SSH, "--out", "json", "--static", *target, *args], cwd=cfg,
                             capture_output=True, text=True, timeout=900)
     assert result.returncode == 0 or not check, f"salt-ssh {' '.join(args)}: {result.stdout}{result.stderr}"
     try:
