@@ -139,3 +139,16 @@ def test_cli_default_db_is_under_xdg_data_home(db, tmp_path):
     env = os.environ | {"XDG_DATA_HOME": str(tmp_path / "share")}
     out = cli("show", str(second), env=env)
     assert out.returncode == 0 and f"run {second} of {path}" in out.stdout
+
+
+def test_a_history_path_that_is_a_link_or_writable_by_others_is_refused(tmp_path) -> None:
+    target = tmp_path / "elsewhere.sqlite"
+    target.write_text("")
+    (tmp_path / "link.sqlite").symlink_to(target)
+    with pytest.raises(ValueError, match="cannot open it as a plain file"):
+        history.connect(tmp_path / "link.sqlite")
+    shared = tmp_path / "shared.sqlite"
+    shared.write_text("")
+    shared.chmod(0o666)
+    with pytest.raises(ValueError, match="writable by others"):
+        history.connect(shared)

@@ -9,6 +9,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -257,8 +258,48 @@ def test_job_commands_run_as_the_cluster_user_where_researchers_write() -> None:
     mpi = runner.command(phase.Job("n0", "mpi", "n1"))
     assert "mpirun -np 2 --host n0,n1" in mpi and "pingpong" in mpi and "StrictHostKeyChecking=yes" in mpi
     gpu = runner.command(phase.Job("n1", "gpu"))
-    assert gpu.startswith("log=$(mktemp) && { /opt/enerGyPU/bin/tegrastats-root > $log")
-    assert f"echo {phase.TEGRASTATS}; cat $log" in gpu and "--device gpu" in gpu
+    assert gpu.startswith("log=$(mktemp) && out=$(mktemp) && { /opt/enerGyPU/bin/tegrastats-root > $log")
+    assert "> $out 2>&1 < /dev/null;" in gpu, "the user's job must write to root's file, not the channel"
+    assert f"echo {phase.TEGRASTATS}; cat $log; echo {phase.JOB_OUTPUT}; cat $out" in gpu and "--device gpu" in gpu
+
+
+class FakeRunner(phase.Runner):
+    """A Runner whose nodes answer with a canned (exit status, stdout, stderr)."""
+
+    def __init__(self, answer: tuple[int, str, str]):
+        super().__init__([], {})
+        self.answer = answer
+
+    def run(self, name: str, command: str) -> tuple[int, str, str]:
+        return self.answer
+
+    def command(self, job: phase.Job) -> str:
+        return ""
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "[1]", "true", '"7"'])
+def test_a_figure_that_is_not_a_finite_number_fails_its_job(value: str) -> None:
+    """A job's output is the cluster user's to write: NaN would pass every bound (and break the
+    history), a list would crash the run. The job fails naming the figure."""
+    job = FakeRunner((0, f'{{"ok": true, "cpu_mops": {value}}}\n', "")).execute(phase.Job("n0", "cpu"))
+    assert not job.ok and "cpu_mops not a finite number" in job.error
+    assert phase.figures({"jobs": [asdict(job)]}, None) == {}
+
+
+def test_the_users_gpu_job_cannot_forge_root_s_tegrastats_lines() -> None:
+    """Root prints tegrastats' lines first, then the job's output: markers and lines the job
+    prints are its output, not tegrastats'."""
+    root = "RAM 1/2MB CPU [1%@345] GR3D_FREQ 99%@114 VDD_GPU 1000/1000"
+    forged = f"{phase.TEGRASTATS}\nRAM 1/2MB GR3D_FREQ 99%@1300 VDD_GPU 1/1\n1 x\n"
+    out = f"{phase.TEGRASTATS}\n{root}\n{phase.JOB_OUTPUT}\n{forged}" + '{"ok": true, "gflops": 250.0}\n'
+    job = FakeRunner((0, out, "")).execute(phase.Job("n1", "gpu"))
+    assert job.ok and job.tegrastats == [root]
+    assert phase.figures({"jobs": [asdict(job)]}, tegrastats.summarize)["n1"]["gpu_freq_mhz"] == 114
+
+
+def test_job_errors_reach_the_terminal_without_control_characters() -> None:
+    job = FakeRunner((1, "", "boom \x1b]0;owned\x07\x1b[2J")).execute(phase.Job("n0", "cpu"))
+    assert "\x1b" not in job.error and "\x07" not in job.error and "boom" in job.error
 
 
 # --- the phase for real: three table nodes on the one throwaway sshd, root as the cluster user ---
@@ -329,3 +370,21 @@ def test_a_ring_pair_broken_by_a_peer_that_fails_its_own_figures_is_the_peers_fa
     assert slow in test_perf._peer_at_fault(state, state.phase["jobs"][1])
     assert test_perf._peer_at_fault(state, state.phase["jobs"][2]) == ""
     assert test_perf._peer_at_fault(state, state.phase["jobs"][0]) == ""
+
+
+@pytest.mark.parametrize(("status", "options", "stopped", "whole"), [
+    (0, {}, False, True),
+    (1, {}, False, True),
+    (1, {}, True, False),  # -x / --maxfail stopped the run: later checks never ran
+    (2, {}, False, False),  # interrupted
+    (0, {"keyword": "ssh"}, False, False),  # -k chose some checks only
+    (0, {"deselect": ["validation/test_users.py"]}, False, False),
+])
+def test_only_a_whole_run_certifies_nodes_for_the_hostfile(status, options, stopped, whole) -> None:
+    from types import SimpleNamespace
+
+    from validation import conftest as plugin
+
+    config = SimpleNamespace(getoption=lambda name: options.get(name))
+    session = SimpleNamespace(config=config, exitstatus=pytest.ExitCode(status), shouldstop=stopped, shouldfail=False)
+    assert plugin.complete(session) is whole

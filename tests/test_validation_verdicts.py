@@ -104,3 +104,12 @@ def test_latency_is_judged_upwards_ceiling_drift_and_outlier_with_the_subject():
 def test_figures_without_a_reference_get_no_verdict():
     assert judge(run({"astro0": 0.0, "astro1": 99.0, "astro2": 99.0}, "gpu_freq_mhz"), {"cpu_mops": CPU},
                  no_history, FAILURES) == []
+
+
+def test_ring_pair_figures_are_compared_across_nodes_by_name() -> None:
+    """Each node's MPI figure names its own ring peer: the outlier check compares them by name."""
+    ring = ["a", "b", "c", "d"]
+    figures = {node: {f"mpi_bw_mbs/{ring[(i + 1) % 4]}": 100.0} for i, node in enumerate(ring)}
+    figures["a"]["mpi_bw_mbs/b"] = 1.0
+    found = judge(figures, {"mpi_bw_mbs": Reference(outlier=-0.40)}, lambda n, f: [], {"outlier"})
+    assert [(v.node, v.figure, v.kind) for v in found] == [("a", "mpi_bw_mbs/b", "outlier")]

@@ -124,7 +124,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         state = build(config.getoption("hosts"), config.getoption("salt_config"), ssh, config.getoption("mesh"))
         if config.getoption("tier") == "full":
             fingerprint(state, history_path(config))
-    except (inventory.InventoryError, pillars.PillarError) as err:
+    except (inventory.InventoryError, pillars.PillarError, history.HistoryError) as err:
         pytest.exit(f"validation: {err}", 2)
     config.stash[STATE] = state
     config.stash[COLLECTOR] = report.Collector()
@@ -170,6 +170,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if COLLECTOR not in config.stash:
         return
     state = config.stash[STATE]
+    old_hostfile = config.getoption("hostfile_out")
+    if old_hostfile and os.path.lexists(old_hostfile):
+        os.unlink(old_hostfile)  # first: whatever fails below, a stale hostfile never launches a job
     summary = report.summarize(list(config.stash[COLLECTOR].records.values()), state.names)
     summary["timings"] = state.timings
     report.add_figures(summary, state.figures, verdicts.UNITS, state.history, state.verdicts)
@@ -195,17 +198,25 @@ def history_path(config: pytest.Config) -> str:
 def gate(session: pytest.Session, state: State, statuses: dict[str, str]) -> None:
     """--hostfile-out: the nodes that passed; --min-nodes: fewer passed is exit status 1."""
     config = session.config
-    passed = passed_hosts(state, statuses)
+    passed = passed_hosts(state, statuses) if complete(session) else []
     path = config.getoption("hostfile_out")
     if path and passed:
         hostfile.write_hostfile(path, passed)
-    elif path and os.path.lexists(path):
-        os.unlink(path)  # no node passed: an old hostfile must not launch the experiment
     short = hostfile.enough([name for name, _slots in passed], config.getoption("min_nodes"))
     if short:
         config.stash[GATE_MESSAGE] = f"validation: --min-nodes: {short}"
         if session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def complete(session: pytest.Session) -> bool:
+    """Every selected check ran to its end: no interruption, no -x/--maxfail stop, no -k/-m/
+    --deselect choice of checks. A partial run certifies no node (a check that did not run
+    would count as passed)."""
+    config = session.config
+    chosen = config.getoption("keyword") or config.getoption("markexpr") or config.getoption("deselect")
+    stopped = session.shouldstop or session.shouldfail
+    return session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) and not stopped and not chosen
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

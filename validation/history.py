@@ -57,6 +57,10 @@ def default_path() -> str:
 DEFAULT_PATH = default_path()
 
 
+class HistoryError(ValueError):
+    """A history file the suite must not use (a link, not the user's, writable by others)."""
+
+
 def connect(path: str | os.PathLike[str]) -> sqlite3.Connection:
     """The history at ``path``, its schema created; a new file is made 0600 (it names the
     array's nodes and versions) in a directory made 0700 when missing."""
@@ -64,7 +68,17 @@ def connect(path: str | os.PathLike[str]) -> sqlite3.Connection:
     if not os.path.isdir(folder):
         os.makedirs(folder, mode=0o700)
         os.chmod(folder, 0o700)  # whatever the umask
-    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))  # sqlite's journal takes the file's mode
+    try:  # never through a link (a history path in a shared dir); sqlite's journal takes the file's mode
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    except OSError as err:
+        raise HistoryError(f"history {path}: cannot open it as a plain file ({err.strerror})") from err
+    try:
+        info = os.fstat(fd)
+    finally:
+        os.close(fd)
+    if info.st_uid != os.getuid() or info.st_mode & 0o022:
+        raise HistoryError(f"history {path}: not ours or writable by others (uid {info.st_uid}, "
+                         f"mode {info.st_mode & 0o777:o}): refused")
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA foreign_keys = ON")
     conn.executescript(SCHEMA)

@@ -11,7 +11,9 @@ What each job measured or why it failed lands in the run's State as plain JSON d
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import math
 import os
 import secrets
 import shlex
@@ -30,9 +32,11 @@ JOB_FIGURES = {
     "cpu": ["cpu_mops"], "nfs": ["nfs_write_mbs", "nfs_read_mbs"], "mpi": ["mpi_latency_us", "mpi_bw_mbs"],
     "gpu": ["gpu_gflops", "gpu_gflops_per_w", "gpu_freq_mhz", "temp_max_c"],
 }
+ENERGY_FIGURES = ("gpu_gflops_per_w", "gpu_freq_mhz", "temp_max_c")  # from tegrastats, not the job
 NFS_SIZE_MB = 32
 MPI_SIZE, MPI_ITERATIONS = 1 << 20, 200
 TEGRASTATS = "@@tegrastats"  # the line after which the GPU job's command prints tegrastats' lines
+JOB_OUTPUT = "@@job-output"  # ... and after them the cluster user's job output (root frames both)
 SYSTEM_PYTHON = "python3"
 
 
@@ -172,9 +176,12 @@ class Runner:
         args = " ".join(f"{flag} {shlex.quote(str(want[key]))}" for key, flag in flags.items() if key in want)
         job = (f"f=$(mktemp /tmp/gpu_matmul.XXXXXX) && echo {job_script('gpu_matmul.py')} | base64 -d > $f && "
                f"{shlex.quote(stack['venv'] + '/bin/python')} $f --device gpu {args}; rc=$?; rm -f $f; exit $rc")
-        return (f"log=$(mktemp) && {{ {shlex.quote(capture['wrapper'])} > $log 2>/dev/null & tp=$!; }}; "
-                f"{self.as_user(name, job, 900)}; rc=$?; kill $tp 2>/dev/null; wait $tp 2>/dev/null; "
-                f"echo {TEGRASTATS}; cat $log; rm -f $log; exit $rc")
+        # The user's job writes to root's file (never to this channel): its output comes after
+        # root's markers and tegrastats' lines, so it can neither forge them nor hold ssh open.
+        return (f"log=$(mktemp) && out=$(mktemp) && {{ {shlex.quote(capture['wrapper'])} > $log 2>/dev/null & "
+                f"tp=$!; }}; {self.as_user(name, job, 900)} > $out 2>&1 < /dev/null; rc=$?; kill $tp 2>/dev/null; "
+                f"wait $tp 2>/dev/null; echo {TEGRASTATS}; cat $log; echo {JOB_OUTPUT}; cat $out; rm -f $log $out; "
+                "exit $rc")
 
     def cleanup(self, name: str) -> None:
         self.run(name, f"rm -f {self.path}")
@@ -183,18 +190,52 @@ class Runner:
         started = time.monotonic()
         rc, out, err = self.run(job.node, self.command(job))
         job.seconds = round(time.monotonic() - started, 3)
-        out, _, stats = out.partition(f"\n{TEGRASTATS}\n")
-        job.tegrastats = stats.splitlines()
+        job.tegrastats, out = framed(out)
         lines = [line for line in out.splitlines() if line.startswith("{")]
         try:
             job.result = json.loads(lines[-1]) if lines else {}
         except ValueError:
             job.result = {}
-        job.ok = rc == 0 and bool(job.result.get("ok"))
+        if not isinstance(job.result, dict):
+            job.result = {}
+        unfit = [key for key in result_keys(job.kind) if not finite(job.result.get(key))]
+        job.ok = rc == 0 and bool(job.result.get("ok")) and not unfit
         if not job.ok:
             reason = job.result.get("error") or f"exit {rc}, no result"
-            job.error = f"{reason}; stderr: {err.strip()[-300:]}" if err.strip() else reason
+            reason = f"{', '.join(unfit)} not a finite number" if job.result.get("ok") and unfit else reason
+            said, tail = ("stderr", err.strip()) if err.strip() else ("output", out.strip())
+            job.error = printable(f"{reason}; {said}: {tail[-300:]}" if tail else str(reason))
         return job
+
+
+def framed(out: str) -> tuple[list[str], str]:
+    """(tegrastats' lines, the job's output) of a command's output: the GPU job's lines come
+    between root's two markers (the first of each), every other job's output as it is."""
+    lines = out.splitlines()
+    if TEGRASTATS not in lines or JOB_OUTPUT not in lines[lines.index(TEGRASTATS):]:
+        return [], out
+    start = lines.index(TEGRASTATS)
+    end = lines.index(JOB_OUTPUT, start)
+    return lines[start + 1:end], "\n".join(lines[end + 1:])
+
+
+def result_key(name: str) -> str:
+    """The key of a job's JSON result that holds figure ``name``."""
+    return "gflops" if name == "gpu_gflops" else name
+
+
+def result_keys(kind: str) -> list[str]:
+    """The result keys of a job's own figures (the GPU job's energy figures come from tegrastats)."""
+    return [result_key(name) for name in JOB_FIGURES[kind] if name not in ENERGY_FIGURES]
+
+
+def finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def printable(text: str) -> str:
+    """Node output as one safe line for a terminal: control characters (ANSI escapes) shown as '?'."""
+    return "".join(char if char.isprintable() else "?" for char in text)
 
 
 def mpirun(node: str, peer: str, python: str) -> str:
@@ -235,12 +276,12 @@ def figures(phase: dict[str, Any], summarize: Callable[[list[str]], dict[str, An
         mine = out.setdefault(job["node"], {})
         for figure in figure_ids(job):
             name = figure.partition("/")[0]
-            value = job["result"].get("gflops" if name == "gpu_gflops" else name)
-            if value is not None:
-                mine[figure] = float(value)
+            if name not in ENERGY_FIGURES:
+                mine[figure] = float(job["result"][result_key(name)])
         lines = [line for line in job["tegrastats"] if line.startswith(("RAM ", *"0123456789"))]
         if job["kind"] == "gpu" and summarize and lines:
-            mine.update(energy(summarize(lines), mine.get("gpu_gflops")))
+            with contextlib.suppress(ValueError):  # not tegrastats' lines: no energy figure (its check says so)
+                mine.update(energy(summarize(lines), mine.get("gpu_gflops")))
     return out
 
 

@@ -93,11 +93,19 @@ def judge(figures: Mapping[str, Mapping[str, float]], references: Mapping[str, R
             ref = references.get(figure.split("/", 1)[0])
             if ref is None:
                 continue
-            peers = [values[figure] for values in figures.values() if figure in values]
+            peers = [value for values in figures.values() for other, value in values.items()
+                     if _kin(other, figures) == _kin(figure, figures)]
             for kind, reference, text in _breaches(node, figure, value, ref, history(node, figure), peers):
                 severity = "fail" if kind in failures else "warn"
                 found.append(Verdict(node, figure, kind, value, reference, severity, text))
     return found
+
+
+def _kin(figure: str, figures: Mapping[str, Any]) -> str:
+    """What a figure is compared with across nodes: the same id (``nfs_read_mbs/cloud/0``), or
+    the same name when its subject is a node (the ring peer of ``mpi_bw_mbs/astro8``)."""
+    name, _, subject = figure.partition("/")
+    return name if subject in figures else figure
 
 
 def _breaches(node: str, figure: str, value: float, ref: Reference, past: list[float],
