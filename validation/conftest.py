@@ -188,7 +188,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 def phase_times(state: State) -> dict[str, Any]:
     """The fingerprint phase's wall time, its jobs' summed time and their overlap (job time /
     wall time: the number of jobs running at once on average); {} in the quick tier."""
-    return {key: state.phase[key] for key in ("wall_s", "job_s", "overlap") if key in state.phase}
+    return {key: state.phase[key] for key in ("wall_s", "job_s", "overlap", "peak") if key in state.phase}
 
 
 def history_path(config: pytest.Config) -> str:

@@ -51,6 +51,7 @@ class Job:
     ok: bool = False
     error: str = ""
     seconds: float = 0.0
+    span: tuple[float, float] = (0.0, 0.0)  # start and end, monotonic seconds (which jobs ran at once)
     result: dict[str, Any] = field(default_factory=dict)
     tegrastats: list[str] = field(default_factory=list)
 
@@ -189,7 +190,8 @@ class Runner:
     def execute(self, job: Job) -> Job:
         started = time.monotonic()
         rc, out, err = self.run(job.node, self.command(job))
-        job.seconds = round(time.monotonic() - started, 3)
+        ended = time.monotonic()
+        job.seconds, job.span = round(ended - started, 3), (started, ended)
         job.tegrastats, out = framed(out)
         lines = [line for line in out.splitlines() if line.startswith("{")]
         try:
@@ -263,7 +265,13 @@ def run(state: Any, has_mpi: Callable[[str], bool]) -> dict[str, Any]:
     wall = time.monotonic() - started
     busy = sum(job.seconds for job in jobs)
     return {"wall_s": round(wall, 2), "job_s": round(busy, 2), "overlap": round(busy / wall, 2) if wall else 0.0,
-            "jobs": [asdict(job) for job in jobs]}
+            "peak": peak(jobs), "jobs": [asdict(job) for job in jobs]}
+
+
+def peak(jobs: list[Job]) -> int:
+    """The most jobs that were running at one moment (at some job's start)."""
+    ran = [job.span for job in jobs if job.span[1] > 0]
+    return max((sum(1 for other in ran if other[0] <= start < other[1]) for start, _end in ran), default=0)
 
 
 def figures(phase: dict[str, Any], summarize: Callable[[list[str]], dict[str, Any]] | None) -> dict[str, dict]:
