@@ -62,9 +62,11 @@ def figure_ids(job: dict[str, Any]) -> list[str]:
     return [f"{name}/{job['subject']}" if job["subject"] else name for name in JOB_FIGURES[job["kind"]]]
 
 
-def job_script(name: str) -> str:
+def staged(name: str) -> str:
+    """Shell that writes the job ``name`` (validation/jobs/) to a fresh mktemp file (0600) ``$f``."""
     with open(os.path.join(JOBS, name), "rb") as handle:
-        return base64.b64encode(handle.read()).decode()
+        script = base64.b64encode(handle.read()).decode()
+    return f"f=$(mktemp /tmp/jetson-{name.removesuffix('.py')}.XXXXXX) && echo {script} | base64 -d > $f"
 
 
 def plan(state: Any, has_mpi: Callable[[str], bool]) -> list[Job]:
@@ -146,9 +148,7 @@ class Runner:
     def install(self, name: str) -> str:
         """Put fingerprint.py at self.path, the cluster user's (the MPI job's peer runs it too):
         written to a fresh mktemp file (0600), renamed over the path (a rename never follows a link)."""
-        script = job_script("fingerprint.py")
-        fresh = "f=$(mktemp /tmp/jetson-fingerprint.XXXXXX)"
-        install = f"{fresh} && echo {script} | base64 -d > $f && mv -f $f {self.path}"
+        install = f"{staged('fingerprint.py')} && mv -f $f {self.path}"
         return self.as_user(name, install, 60)
 
     def command(self, job: Job) -> str:
@@ -175,7 +175,7 @@ class Runner:
         want = stack.get("acceptance") or {}
         flags = {"matmul_size": "--size", "repeat": "--repeat", "max_error": "--max-error"}
         args = " ".join(f"{flag} {shlex.quote(str(want[key]))}" for key, flag in flags.items() if key in want)
-        job = (f"f=$(mktemp /tmp/gpu_matmul.XXXXXX) && echo {job_script('gpu_matmul.py')} | base64 -d > $f && "
+        job = (f"{staged('gpu_matmul.py')} && "
                f"{shlex.quote(stack['venv'] + '/bin/python')} $f --device gpu {args}; rc=$?; rm -f $f; exit $rc")
         # The user's job writes to root's file (never to this channel): its output comes after
         # root's markers and tegrastats' lines, so it can neither forge them nor hold ssh open.
