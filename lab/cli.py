@@ -5,81 +5,96 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 
-from lab import lifecycle
-from lab.shell import LabError, say
+from lab.common import bench, converge, demo, validate
+from lab.common.backend import Backend
+from lab.common.shell import LabError, say
+from lab.containers import lifecycle
+from lab.containers.backend import Containers
+from lab.vm.backend import VMs
+
+VM_DESCRIPTION = """The container lab's commands, run on the qemu VM lab (kernel NFS; docs/vm-lab.md).
+
+``apply`` and ``validate`` are the lab's own (rollout + state.apply, the acceptance suite);
+``up``, ``down``, ``demo`` and ``bench`` bring VMs instead of containers; ``up`` and ``demo``
+take ``--cold`` (boot cold and save new states instead of restoring saved ones).
+"""
 
 
 def _up(args: argparse.Namespace) -> int:
-    lifecycle.up(args.nodes, rebuild=args.rebuild)
+    args.backend.up(args.nodes, rebuild=args.rebuild, cold=args.cold)
     return 0
 
 
 def _down(args: argparse.Namespace) -> int:
-    return 1 if lifecycle.down() else 0
+    return 1 if args.backend.down() else 0
 
 
 def _apply(args: argparse.Namespace) -> int:
-    from lab import converge
-
     return converge.main(rollout_first=not args.no_rollout)
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from lab import validate
-
     return validate.main(args.pytest_args)
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from lab import converge, validate
-
-    status, validated = 1, False
-    try:
-        lifecycle.up(args.nodes, rebuild=args.rebuild)
-        status = converge.main(rollout_first=True)
-        if not status:
-            validated, status = True, validate.main(validate.DEMO_ARGS)
-    finally:
-        if args.keep:
-            say("demo: --keep: the lab stays up; `python -m lab down` takes it away")
-        else:
-            status = status or (1 if lifecycle.down() else 0)
-    if validated and validate.REPORT.exists():
-        print(validate.outcome())  # last: the table and the page, after the lab went down
-    return status
+    return demo.demo(args.backend, args.nodes, rebuild=args.rebuild, cold=args.cold, keep=args.keep)
 
 
-def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="python -m lab", description=__doc__,
-                                  epilog="python -m lab vm COMMAND ...: the same commands on the "
-                                         "qemu VM lab (kernel NFS; docs/vm-lab.md)")
-    sub = top.add_subparsers(dest="command", required=True)
-    up = sub.add_parser("up", help="build/reuse the image, start master and nodes")
-    demo = sub.add_parser("demo", help="up, apply, validate, print the report, down")
+def _bench(args: argparse.Namespace) -> int:
+    return bench.main(args.backend, args)
+
+
+def _commands(add: Callable[..., argparse.ArgumentParser], backend: Backend,
+              cold: bool) -> dict[str, argparse.ArgumentParser]:
+    """The lab commands on ``backend``, each made by ``add`` (a subparsers' add_parser);
+    ``cold``: its up and demo take --cold."""
+    up = add("up", help="build/reuse the image, start master and nodes")
+    demo = add("demo", help="up, apply, validate, print the report, down")
     for cmd in (up, demo):
         cmd.add_argument("--nodes", type=int, default=None,
                          help="how many nodes (the masters are always kept); default: all")
         cmd.add_argument("--rebuild", action="store_true", help="rebuild the image")
+        if cold:
+            cmd.add_argument("--cold", action="store_true",
+                             help="boot cold (and save new states) instead of restoring the saved ones")
+        else:
+            cmd.set_defaults(cold=False)
     demo.add_argument("--keep", action="store_true", help="leave the lab up afterwards")
-    apply = sub.add_parser("apply", help="orchestrated rollout, then state.apply on all nodes")
+    apply = add("apply", help="orchestrated rollout, then state.apply on all nodes")
     apply.add_argument("--no-rollout", action="store_true", help="only state.apply")
-    validate = sub.add_parser("validate", help="run the acceptance suite against the lab")
+    validate = add("validate", help="run the acceptance suite against the lab")
     validate.add_argument("pytest_args", nargs=argparse.REMAINDER,
                           help="extra pytest arguments (after --)")
-    sub.add_parser("down", help="stop everything and undo every host change")
-    up.set_defaults(func=_up)
-    demo.set_defaults(func=_demo)
-    apply.set_defaults(func=_apply)
-    validate.set_defaults(func=_validate)
-    sub.choices["down"].set_defaults(func=_down)
+    down = add("down", help="stop everything and undo every host change")
+    bench = add("bench", help="measure the lab, write its figures into docs/benchmarks.md")
+    for cmd, func in ((up, _up), (demo, _demo), (apply, _apply), (validate, _validate),
+                      (down, _down), (bench, _bench)):
+        cmd.set_defaults(func=func, backend=backend)
+    return {"up": up, "demo": demo, "bench": bench}
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="python -m lab", description=__doc__)
+    add = top.add_subparsers(dest="command", required=True).add_parser
+    containers = _commands(add, Containers(), cold=False)
+    containers["bench"].add_argument("--nodes", type=int, nargs="+", default=[4, 24],
+                                     help="the lab sizes to measure")
+    containers["bench"].add_argument("--cold", action="store_true",
+                                     help="also time a from-scratch image")
+    vm = add("vm", help="the same commands on the qemu VM lab (kernel NFS; docs/vm-lab.md)",
+                        description=VM_DESCRIPTION)
+    _commands(vm.add_subparsers(dest="vm_command", required=True).add_parser, VMs(), cold=True)
     return top
 
 
-def run(args: argparse.Namespace, needs: str, cleanup: str) -> int:
+def run(args: argparse.Namespace) -> int:
     """Run a parsed lab command as root under the lab lock; LabError -> 1, Ctrl-C -> 130."""
+    backend: Backend = args.backend
     if os.geteuid() != 0:
-        say(f"the lab needs root ({needs})")
+        say(f"the lab needs root ({backend.needs})")
         return 2
     try:
         with lifecycle.locked():
@@ -88,18 +103,10 @@ def run(args: argparse.Namespace, needs: str, cleanup: str) -> int:
         say(f"ERROR: {err}")
         return 1
     except KeyboardInterrupt:
-        say(f"interrupted: `{cleanup}` cleans up what was started")
+        say(f"interrupted: `{backend.command} down` cleans up what was started")
         return 130
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["vm"]:  # `python -m lab vm up ...` is `python -m lab.vm up ...`
-        from lab import vm_cli
+    return run(parser().parse_args(sys.argv[1:] if argv is None else argv))
 
-        return vm_cli.main(argv[1:])
-    return run(parser().parse_args(argv), "systemd-nspawn, bridge, cgroups, loop devices",
-               "python -m lab down")
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,19 +1,27 @@
 #!py
-"""Pillar from the node table, checked when pillar renders (see nodetable.py).
+"""Pillar from the node table, checked when pillar renders (see jetson_array/nodetable.py).
 
 The table is pillar/nodes.yaml unless the master (or salt-call) config sets
 ``jetson_node_table: /path/to/table.yaml`` (the lab does).
 """
 import importlib.util
 import os
+import sys
+
+NAME = "jetson_array.nodetable"
 
 
 def _nodetable():
-    path = os.path.join(os.path.dirname(__file__), "nodetable.py")
-    spec = importlib.util.spec_from_file_location("jetson_nodetable", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """jetson_array/nodetable.py of this checkout, loaded by path (a master renders pillar from the
+    repo without the package installed) and registered under its package name: a second render,
+    or code of the same process that imports it, gets the same module (one NodeTableError)."""
+    if NAME not in sys.modules:
+        path = os.path.join(os.path.dirname(__file__), os.pardir, "jetson_array", "nodetable.py")
+        spec = importlib.util.spec_from_file_location(NAME, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        sys.modules[NAME] = module
+    return sys.modules[NAME]
 
 
 def run():

@@ -1,6 +1,6 @@
 # Site settings and versions that are not topology (topology lives in nodes.yaml).
 # Formula defaults live in formulas/<name>/defaults.yaml and only there: a key set here to its
-# default's value would hide any later edit of the default (tests/test_formula_shape.py refuses
+# default's value would hide any later edit of the default (tests/render/test_formula_shape.py refuses
 # that). What differs from a default is written here, with why.
 # swap, nfs: their defaults (4 GiB swap file; NFS version auto: what the kernels offer, see
 # formulas/nfs/pillar.example); the site pillar (site.sls) may change them.

@@ -47,7 +47,7 @@ PLATFORMS: dict[str, dict[str, Any]] = {
 # The kernel each platform's nfs_kernel grain reads (salt/_grains/nfs_kernel.py option
 # nfs_kernel_config): the array's L4T kernel builds no NFS v4, Debian 12's builds 4.2.
 KERNEL_CONFIGS = {
-    "ubuntu1604-aarch64": REPO / "lab" / "vm" / "l4t-kernel-config",
+    "ubuntu1604-aarch64": REPO / "lab" / "files" / "vm" / "l4t-kernel-config",
     "debian12-x86_64": REPO / "tests" / "data" / "kernel-config-debian12",
 }
 
@@ -72,6 +72,7 @@ def minion_opts(
             "pillar_roots": {"base": roots},
             "module_dirs": [str(REPO / "salt" / "_modules")],
             "grains_dirs": [str(REPO / "salt" / "_grains")],
+            "utils_dirs": [str(REPO / "salt" / "_utils")],
             "cachedir": str(_CACHE / node_id),
             # not the default /var/cache/salt/minion/extmods: a copy synced there by any other
             # Salt run on this host would shadow the repo's salt/_modules

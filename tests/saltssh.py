@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -19,7 +20,10 @@ SALT_SSH = str(Path(sys.executable).parent / "salt-ssh")
 
 
 def cli(script: Path, *args: str, cwd: Path = REPO, timeout: int = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(script), *args], cwd=cwd,
+    """Run a tools/ script as an operator does; it imports jetson_array from this checkout (not
+    from wherever the package is installed)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, str(script), *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
 

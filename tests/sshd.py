@@ -1,4 +1,5 @@
-"""A throwaway sshd on loopback addresses, for tests that need a real ssh server.
+"""A throwaway sshd on loopback addresses, for tests that need a real ssh server, and
+well-formed public keys for tests that need none (public_key).
 
 Host and client keys are made in a temp dir; the client trusts the host key through a
 known_hosts file (never by switching host key checking off). Needs root: the client logs
@@ -7,6 +8,8 @@ in as root, and sshd wants its privilege separation directory.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import socket
 import subprocess
@@ -33,6 +36,12 @@ def free_port(address: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
         sock.bind((address, 0))
         return sock.getsockname()[1]
+
+
+def public_key(seed: str, kind: str = "ssh-ed25519") -> str:
+    """'ssh-ed25519 <base64>': a well-formed public key (its 32 key bytes derived from ``seed``)."""
+    fields = (kind.encode(), hashlib.sha256(seed.encode()).digest())
+    return f"{kind} {base64.b64encode(b''.join(len(f).to_bytes(4, 'big') + f for f in fields)).decode()}"
 
 
 def keygen(path: Path) -> str:

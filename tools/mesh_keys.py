@@ -26,10 +26,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import roster
 import yaml
 
-MESH = roster.module_at(roster.REPO / "salt" / "_modules" / "ssh_mesh.py", "jetson_ssh_mesh")
+from jetson_array import nodetable
+from jetson_array.repo import repo_module
+
+MESH = repo_module("salt/_modules/ssh_mesh.py")
 USER_KEYS, HOST_KEYS = MESH.USER_KEYS, MESH.HOST_KEYS
 PILLAR_FILE = "ssh_mesh_keys.sls"  # in the site pillar root; pillar/top.sls includes it
 HEADER = (
@@ -58,9 +60,8 @@ def site_pillar(master: dict[str, Any]) -> Path:
 
 def cluster_user(master: dict[str, Any]) -> tuple[str, str]:
     """The cluster user of the node table the master config names, and its published key copy."""
-    table = roster.nodetable()
-    cluster = table.load(master.get("jetson_node_table"))
-    mesh = table.pillar_for(cluster, cluster["nodes"][0]["name"])["ssh_mesh"]
+    cluster = nodetable.load(master.get("jetson_node_table"))
+    mesh = nodetable.pillar_for(cluster, cluster["nodes"][0]["name"])["ssh_mesh"]
     return mesh["user"], mesh["published_key"]
 
 

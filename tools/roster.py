@@ -15,35 +15,18 @@ Runs on the operator's machine (Python >= 3.10, PyYAML); no Salt import.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
-NODETABLE = REPO / "pillar" / "nodetable.py"
+from jetson_array import nodetable
+
 HEADER = (
     "# salt-ssh roster generated from {table} by tools/roster.py: do not edit,\n"
     "# edit the node table and regenerate (docs/operations.md).\n"
 )
-
-
-def module_at(path: Path, name: str) -> ModuleType:
-    """A module of this repo loaded by path (pillar/ and salt/_modules/ are not packages)."""
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def nodetable() -> ModuleType:
-    """pillar/nodetable.py (the node table's loader and checks)."""
-    return module_at(NODETABLE, "jetson_nodetable")
 
 
 def entries(
@@ -102,10 +85,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    table = nodetable()
     try:
-        cluster = table.load(args.table)
-    except table.NodeTableError as err:
+        cluster = nodetable.load(args.table)
+    except nodetable.NodeTableError as err:
         print(f"roster: {err}", file=sys.stderr)
         return 1
     if args.list:
@@ -116,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         print(",".join(cluster["masters"]))
         return 0
     roster = entries(cluster, args.user, args.priv, args.sudo, args.relenv, args.port)
-    sys.stdout.write(render(roster, args.table or table.DEFAULT_TABLE))
+    sys.stdout.write(render(roster, args.table or nodetable.DEFAULT_TABLE))
     return 0
 
 

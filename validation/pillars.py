@@ -2,26 +2,25 @@
 
 The suite never keeps a second copy of the cluster data: it renders the same pillar the
 states get (Salt's Python API, one process for every node) and merges each formula's
-``defaults.yaml`` with ``pillar[<formula>]`` exactly as the formulas' ``map.jinja`` does.
+``defaults.yaml`` with ``pillar[<formula>]`` exactly as the formulas' ``map.jinja`` does
+(jetson_array/merge.py: Salt's own merge).
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import multiprocessing
 import os
 import tempfile
 from collections.abc import Callable, Iterator
-from functools import cache
 from types import ModuleType
 from typing import Any
 
-import yaml
+from jetson_array import merge, nodetable
+from jetson_array.repo import repo_module
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PILLAR_DIR = os.path.join(REPO, "pillar")
-FORMULAS_DIR = os.path.join(REPO, "formulas")
 
 
 RENDER_PROCESSES = 4  # Salt spends most of a render building its loaders: CPU-bound
@@ -30,22 +29,6 @@ _FORKED: dict[str, Any] = {}  # what the forked render processes inherit
 
 class PillarError(RuntimeError):
     """The pillar or the Salt config cannot be used; the message says which and why."""
-
-
-@cache
-def repo_module(path: str) -> ModuleType:
-    """A module of this repo loaded by path (pillar/nodetable.py, salt/_grains/tegra.py), the way
-    pillar/cluster.sls loads the node table module: the suite reuses the repo's own parsers."""
-    full = os.path.join(REPO, path)
-    name = "jetson_" + os.path.splitext(os.path.basename(path))[0]
-    spec = importlib.util.spec_from_file_location(name, full)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def nodetable() -> ModuleType:
-    return repo_module("pillar/nodetable.py")
 
 
 def pillar_schema() -> ModuleType:
@@ -80,10 +63,9 @@ def salt_opts(config: str | None) -> dict[str, Any]:
 
 def table(opts: dict[str, Any]) -> dict[str, Any]:
     """The checked node table the pillar is built from (``jetson_node_table`` or the default)."""
-    module = nodetable()
     try:
-        return module.load(opts.get("jetson_node_table"))
-    except module.NodeTableError as err:
+        return nodetable.load(opts.get("jetson_node_table"))
+    except nodetable.NodeTableError as err:
         raise PillarError(str(err)) from err
 
 
@@ -138,39 +120,30 @@ def plain(data: Any) -> Any:
     return data
 
 
-@cache
-def _defaults(name: str) -> dict[str, Any]:
-    path = os.path.join(FORMULAS_DIR, name, "defaults.yaml")
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return yaml.safe_load(handle)[name]
-    except (OSError, KeyError, TypeError) as err:
-        raise PillarError(f"formula {name}: cannot read its defaults from {path}: {err}") from err
-
-
 def formula(pillar: dict[str, Any], name: str) -> dict[str, Any]:
-    """formulas/<name>/defaults.yaml merged with pillar[<name>], as the formula's map.jinja does
-    (``slsutil.merge`` with strategy ``recurse``: mappings merge, everything else is replaced)."""
-    return merge(_defaults(name), pillar.get(name) or {})
-
-
-def merge(base: Any, over: Any) -> Any:
-    """Recursive merge, ``over`` wins; lists and scalars are replaced, never appended."""
-    if not (isinstance(base, dict) and isinstance(over, dict)):
-        return over
-    merged = dict(base)
-    for key, value in over.items():
-        merged[key] = merge(base[key], value) if key in base else value
-    return merged
+    """The formula's settings as its map.jinja resolves them (jetson_array/merge.py)."""
+    try:
+        return merge.formula(pillar, name)
+    except merge.DefaultsError as err:
+        raise PillarError(str(err)) from err
 
 
 def setting(pillar: dict[str, Any], path: str) -> Any:
     """The value at ``path`` ('nfs:mount_now', 'node:gpu'): through the formula's defaults when
     the first part names a formula, else straight from pillar."""
     head, _, rest = path.partition(":")
-    if os.path.isfile(os.path.join(FORMULAS_DIR, head, "defaults.yaml")):
+    if merge.is_formula(head):
         return get(formula(pillar, head), rest)
     return get(pillar, path)
+
+
+def required(pillar: dict[str, Any], path: str) -> Any:
+    """``get`` of a value whose one home is a pillar file (no default copied into the suite):
+    missing, it is a PillarError naming the path."""
+    value = get(pillar, path)
+    if value is None:
+        raise PillarError(f"pillar {path} is not set (pillar/acceptance.sls sets the acceptance ones)")
+    return value
 
 
 def get(pillar: dict[str, Any], path: str, default: Any = None) -> Any:

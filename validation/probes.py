@@ -16,6 +16,7 @@ import shlex
 from collections.abc import Sequence
 from typing import Any
 
+from jetson_array import merge
 from validation import pillars
 
 MOUNT_TIMEOUT_S = 10
@@ -73,7 +74,7 @@ def _users(pillar: dict[str, Any]) -> dict[str, str]:
 
 def user_paths(pillar: dict[str, Any]) -> tuple[str, str]:
     """The cluster user's home and private key path (the ssh_mesh formula's key type)."""
-    home = f"/home/{pillar['cluster_user']['name']}"
+    home = pillar["cluster_user"]["home"]
     return home, f"{home}/.ssh/id_{pillars.formula(pillar, 'ssh_mesh')['key_type']}"
 
 
@@ -146,10 +147,8 @@ def _gpu(pillar: dict[str, Any]) -> dict[str, str]:
 
 
 def has_mpi(pillar: dict[str, Any]) -> bool:
-    """The gpu_stack formula installs Open MPI where it is active (its map.jinja: enabled, i.e.
-    gpu: true, or install_without_gpu)."""
-    stack = pillars.formula(pillar, "gpu_stack")
-    return bool(stack["enabled"] or stack["install_without_gpu"])
+    """The gpu_stack formula installs Open MPI where it is active (its map.jinja's ``active``)."""
+    return merge.gpu_stack_active(pillar)
 
 
 def marker() -> str:

@@ -146,30 +146,31 @@ def fingerprint(state: State, db_path: str) -> None:
     state.phase = phase.run(state, lambda name: probes.has_mpi(state.pillars[name]))
     state.timings["fingerprint_s"] = round(time.monotonic() - started, 2)
     state.figures = phase.figures(state.phase, tegrastats.summarize)
-    settings = acceptance(state)
+    pillar = judged_pillar(state)
     conn = history.connect(db_path)
     try:
-        limit = int(settings.get("history_runs", 5))
+        limit = int(pillars.required(pillar, "acceptance:history_runs"))
         state.history = {node: {figure: history.recent(conn, node, figure, limit) for figure in mine}
                          for node, mine in state.figures.items()}
     finally:
         conn.close()
-    state.verdicts = judge(state, settings)
+    state.verdicts = judge(state, pillar)
 
 
-def acceptance(state: State) -> dict[str, Any]:
-    """The pillar ``acceptance`` settings (references, failures, ...) of the first reachable node."""
+def judged_pillar(state: State) -> dict[str, Any]:
+    """The pillar whose ``acceptance`` settings (references, failures, ...) judge the run: the
+    first reachable node's (pillar/acceptance.sls is the same for every node)."""
     names = state.reachable() or state.names
-    return pillars.get(state.pillars[names[0]], "acceptance", {}) if names else {}
+    return state.pillars[names[0]] if names else {}
 
 
-def judge(state: State, settings: dict[str, Any]) -> list[dict[str, Any]]:
+def judge(state: State, pillar: dict[str, Any]) -> list[dict[str, Any]]:
     """verdicts.judge on the run's figures; each verdict as a plain dict."""
     try:
-        references = verdicts.references(settings.get("references") or {})
+        references = verdicts.references(pillars.get(pillar, "acceptance:references") or {})
     except ValueError as err:
         raise pillars.PillarError(f"pillar {err}") from err
-    failures = set(settings.get("failures", ["floor", "ceiling", "outlier"]))
+    failures = set(pillars.required(pillar, "acceptance:failures"))
     def earlier(node: str, figure: str) -> list[float]:
         return state.history.get(node, {}).get(figure, [])
 
@@ -217,7 +218,7 @@ class Node:
 
     @property
     def home(self) -> str:
-        return f"/home/{self.user}"
+        return self.pillar["cluster_user"]["home"]
 
     def run(self, command: str, *args: Any) -> Any:
         """``command`` as root. A broken connection (ssh exit 255) is tried once more, then

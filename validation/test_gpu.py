@@ -23,15 +23,14 @@ VERSIONS = (
 
 
 def _gpu(node: Node) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The gpu_stack settings and the chosen JetPack's entry; skip on gpu: false nodes."""
-    if not node.pillar["node"]["gpu"]:
-        pytest.skip(f"{node.name}: gpu: false in the node table (the GPU checks do not run)")
+    """The gpu_stack settings and the chosen JetPack's entry."""
     stack = node.formula("gpu_stack")
     jetpack = probes.jetpack_of(stack)
     assert jetpack, f"{node.name}: pillar gpu_stack:jetpack {stack['jetpack']} is not in gpu_stack:jetpacks"
     return stack, jetpack
 
 
+@pytest.mark.where("node:gpu", reason="gpu: false in the node table: the GPU checks do not run")
 def test_l4t_release_matches_the_jetpack(node: Node, record: Any) -> None:
     stack, jetpack = _gpu(node)
     text = node.probe("nv_tegra_release").out
@@ -138,7 +137,7 @@ def test_tensorflow_matmul_runs_on_the_gpu(node: Node, state: State, record: Any
     """The matmul job (jobs/gpu_matmul.py) the fingerprint phase ran, tegrastats sampling meanwhile."""
     stack, _jetpack = _gpu(node)
     want = stack.get("acceptance") or {}
-    missing = [key for key in ("matmul_size", "repeat", "max_error", "min_gflops") if key not in want]
+    missing = [key for key in ("matmul_size", "repeat", "max_error") if key not in want]
     assert not missing, f"{node.name}: pillar gpu_stack:acceptance lacks {missing} (the job's bounds)"
     ran = [job for job in state.jobs(node.name) if job["kind"] == "gpu"]
     assert ran, f"{node.name}: the fingerprint phase ran no GPU job here"
@@ -148,6 +147,5 @@ def test_tensorflow_matmul_runs_on_the_gpu(node: Node, state: State, record: Any
     assert job.get("ok"), f"{node.name}: GPU job failed: {job.get('error')}"
     assert "GPU" in str(job["device"]).upper(), f"{node.name}: MatMul ran on {job['device']}, not on the GPU"
     assert job["max_error"] <= want["max_error"], f"{node.name}: max error {job['max_error']:.3g}"
-    assert job["gflops"] >= want["min_gflops"], (
-        f"{node.name}: {job['gflops']:.0f} GFLOP/s, below the pillar floor {want['min_gflops']}"
-    )
+    # Its GFLOP/s against the floor (and the run's other nodes, and the node's history):
+    # test_perf.py's verdict check on the figure gpu_gflops (pillar acceptance:references).

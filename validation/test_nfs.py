@@ -259,10 +259,10 @@ def test_nfs_server_is_active_and_enabled(node: Node, nfs_server: dict[str, Any]
     )
 
 
+@pytest.mark.where("nfs:mount_now", reason=LIVE)
 def test_nfs_write_is_read_on_next_node_and_master(node: Node, state: State, record: Any) -> None:
     """Each node writes a nonce to every export; the next node and the export's master read
     it back: every node and every export covered with O(N) checks."""
-    node.skip_unless("nfs:mount_now", LIVE)
     reader = state.node(state.ring_next(node.name))
     reader.skip_unless("nfs:mount_now", LIVE)
     nonce = secrets.token_hex(8)
@@ -369,10 +369,10 @@ def _lock_problem(node: Node, path: str, other: Node) -> tuple[str, dict[str, An
     return "", seen
 
 
+@pytest.mark.where("nfs:mount_now", reason=LIVE)
 def test_nfs_lock_taken_on_one_node_is_refused_on_another(node: Node, state: State, record: Any) -> None:
     """For each export this node mounts over NFS: a flock it holds on a file there is refused to
     another node, which gets it once let go (NFS v3 locks need lockd and statd on both sides)."""
-    node.skip_unless("nfs:mount_now", LIVE)
     stuck, wrong, seen = _stuck(node), [], {}
     for mount, other in _lock_pairs(state, node):
         where = f"cloud/{mount['index']}"

@@ -65,7 +65,7 @@ def test_gpu_clock_and_temperature_during_the_gpu_job(node: Node, state: State, 
     record(mode=mode, **summary)
     problems = [
         tegrastats.clock_verdict(mode, summary["gpu_freq_mhz"], settings.get("gpu_clock_mhz") or {}),
-        tegrastats.thermal_verdict(summary["temp_max_c"], settings.get("thermal_limit_c", 85)),
+        tegrastats.thermal_verdict(summary["temp_max_c"], pillars.required(node.pillar, "acceptance:thermal_limit_c")),
     ]
     problems = [text for text in problems if text]
     assert not problems, f"{node.name}: " + "; ".join(problems)

@@ -2,6 +2,8 @@
 
 from typing import Any
 
+import pytest
+
 from validation import parse
 from validation.session import Node
 
@@ -25,9 +27,9 @@ def test_swap_file_has_fstab_entry(node: Node, record: Any) -> None:
     )
 
 
+@pytest.mark.where("swap:activate", reason="the swap file is made but not switched on")
 def test_swap_is_active_with_pillar_size(node: Node, record: Any) -> None:
     swap = node.formula("swap")
-    node.skip_unless("swap:activate", "the swap file is made but not switched on")
     rows = {row[0]: row for row in parse.table_lines(node.probe("proc_swaps").out)[1:]}
     row = rows.get(swap["file"])
     record(proc_swaps=row)

@@ -3,7 +3,7 @@
 {%- set tplroot = tpldir.split("/")[0] %}
 {%- from tplroot ~ "/map.jinja" import cluster_user as u with context %}
 {%- set existing = salt["user.info"](u.name) %}
-{%- set home = "/home/" ~ u.name %}
+{%- set home = u.home %}
 
 cluster-user-packages:
   pkg.installed:

@@ -1,7 +1,7 @@
 {#- Removes the mesh files; keeps the node's own keypair (removing it would lock out its jobs). #}
 {%- set tplroot = tpldir.split("/")[0] %}
 {%- from tplroot ~ "/map.jinja" import ssh_mesh with context %}
-{%- set home = salt["user.info"](ssh_mesh.user).get("home", "/home/" ~ ssh_mesh.user) %}
+{%- set home = ssh_mesh.home %}
 
 ssh-mesh-authorized-keys-absent:
   file.absent:

@@ -1,7 +1,7 @@
 {#- The SSH mesh: every node trusts exactly the cluster's user keys and pins every node's host keys. #}
 {%- set tplroot = tpldir.split("/")[0] %}
 {%- from tplroot ~ "/map.jinja" import ssh_mesh with context %}
-{%- set home = salt["user.info"](ssh_mesh.user).get("home", "/home/" ~ ssh_mesh.user) %}
+{%- set home = ssh_mesh.home %}
 {%- set authorized = salt["ssh_mesh.authorized_keys"](ssh_mesh.peers, ssh_mesh.user, ssh_mesh["keys"]) %}
 {%- set known = salt["ssh_mesh.known_hosts"](ssh_mesh.peers, ssh_mesh["keys"]) %}
 {#- Kept besides the cluster's (both files are whole files): an operator's key, the salt-master's

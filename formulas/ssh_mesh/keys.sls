@@ -4,7 +4,7 @@
     one public key line. The mine reads that copy, never a file the user can point elsewhere. #}
 {%- set tplroot = tpldir.split("/")[0] %}
 {%- from tplroot ~ "/map.jinja" import ssh_mesh with context %}
-{%- set home = salt["user.info"](ssh_mesh.user).get("home", "/home/" ~ ssh_mesh.user) %}
+{%- set home = ssh_mesh.home %}
 {%- set keyfile = home ~ "/.ssh/id_" ~ ssh_mesh.key_type %}
 
 include:

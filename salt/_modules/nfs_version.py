@@ -3,7 +3,7 @@
 The inputs are the ``nfs_kernel`` grain (salt/_grains/nfs_kernel.py) of this node (its client
 versions; its server versions when it is a master) and of every master whose export it mounts.
 The masters' grains come from the Salt mine (mine function ``nfs_kernel``, declared with the
-other mine functions in pillar/nodetable.py and sent by orch.rollout's ``mine.update``). A master
+other mine functions in jetson_array/nodetable.py and sent by orch.rollout's ``mine.update``). A master
 the mine does not know (salt-ssh has no mine; a master never seen) is taken to serve
 ``unknown_server_versions`` (formulas/nfs/defaults.yaml: v3, which every L4T kernel builds)
 by ``auto``; a pin is held against the masters the mine knows only.

@@ -10,9 +10,9 @@ every node's rendered pillar.
 
 Only the keys listed in :data:`FIELDS` are checked, each against a full-match pattern, a type and
 a range; other keys are left to their formula. A key absent from pillar keeps its formula default.
-``pillar/nodetable.py`` takes its patterns from here (one home per pattern).
+``jetson_array/nodetable.py`` takes its patterns from here (one home per pattern).
 
-Pure Python, no Salt import: pillar/nodetable.py, salt/site/schema.sls and the suite load this
+Pure Python, no Salt import: jetson_array/nodetable.py, salt/site/schema.sls and the suite load this
 file by path (so no state depends on the module being synced).
 
     salt astro3 pillar_schema.check
@@ -279,6 +279,7 @@ FIELDS: dict[str, Check] = {
     "cluster_user:gid": integer(1000, 59999),
     "cluster_user:groups": list_of(admin_group_refused),
     "cluster_user:shell": _ABS,
+    "cluster_user:home": _ABS,
     "cluster_user:home_mode": pattern(r"07[0-5][0-5]", "a quoted octal mode like '0750', not group/other-writable"),
     "cluster_user:password_hash": pattern(CRYPT_HASH, "a crypt(3) hash ($6$salt$hash)", True, True),
     "cluster_user:packages": list_of(pattern(PACKAGE, "a package name")),
@@ -314,6 +315,7 @@ FIELDS: dict[str, Check] = {
     "hosts:hostname": pattern(HOSTNAME, "a host name", nullable=True),
     "hosts:entries": host_entries,
     "ssh_mesh:user": _USER,
+    "ssh_mesh:home": _ABS,
     "ssh_mesh:key_type": choice("ed25519", "ecdsa", "rsa"),
     "gpu_stack:enabled": boolean,
     "gpu_stack:install_without_gpu": boolean,

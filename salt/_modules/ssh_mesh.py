@@ -2,7 +2,7 @@
 
 The keys come from one of two sources, with the same shape (node name -> mine function -> data):
 
-- the Salt mine (minion path): pillar/nodetable.py declares the mine functions
+- the Salt mine (minion path): jetson_array/nodetable.py declares the mine functions
   ``ssh_mesh_user_keys`` (the cluster user's public key of each node) and
   ``ssh_mesh_host_keys`` (each node's public host keys), the same calls as ``published``
   below;
@@ -161,7 +161,7 @@ def _mine(peers: list[dict], fun: str, keys: dict | None) -> dict:
 
 
 def published(user: str, pubfile: str) -> dict:
-    """What this node's mesh mine functions send (pillar/nodetable.py declares the same calls),
+    """What this node's mesh mine functions send (jetson_array/nodetable.py declares the same calls),
     in one call: salt/ssh/mesh_keys.py collects it over salt-ssh (a remote execution module
     sees no master pillar there, hence ``user`` and ``pubfile``, the root-owned copy that
     ``publish`` wrote). Public keys only, no certificates."""

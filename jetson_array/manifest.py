@@ -1,0 +1,1 @@
+../salt/_utils/install_manifest.py

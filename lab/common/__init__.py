@@ -1,0 +1,2 @@
+"""What both lab backends share: paths, shell, host state, keys, node table, salt-master,
+converge, validate."""

@@ -1,0 +1,117 @@
+"""``python -m lab bench``: the container lab's figures, written into docs/benchmarks.md.
+
+For N = 4 and N = 24 (``--nodes``): nodes up (image cached), first apply (orch.rollout +
+state.apply), no-op re-apply, acceptance run, memory per node; once: image build cold
+(``--cold``: image, debootstrap and wheel caches removed first) and cached. lab/common/bench.py
+writes the section between the ``lab`` markers of docs/benchmarks.md. Leaves the lab down.
+Goals (issue 4): no-op re-apply <= 25 % of the first apply; acceptance t(24)/t(4) <= 3.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from lab.common import cgroup, converge, hoststate, table, validate
+from lab.common.bench import timed
+from lab.common.paths import CACHE, REPORTS_DIR
+from lab.containers import image, lifecycle
+
+REAPPLY_GOAL, ACCEPTANCE_GOAL = 0.25, 3.0
+
+
+def image_figures(cold: bool) -> dict[str, float]:
+    """Seconds to build the image from nothing (if ``cold``) and to find it cached."""
+    figures = {}
+    if cold:
+        for folder in ("image", "debootstrap", "wheels"):
+            shutil.rmtree(CACHE / folder, ignore_errors=True)
+        figures["image build, cold"], _ = timed(image.ensure_image)
+    figures["image build, cached"], _ = timed(image.ensure_image)
+    return figures
+
+
+def memory_mib() -> dict[str, float]:
+    """Mean and max memory per node (usage incl. page cache, and rss) from the node cgroups."""
+    usage, rss = [], []
+    for info in hoststate.load().get("nodes", {}).values():
+        group = next(Path(g) for g in info["cgroups"] if "/memory/" in g)
+        figures = cgroup.memory_bytes(group)
+        usage.append(figures["usage"] / 2**20)
+        rss.append(figures["rss"] / 2**20)
+    return {"mean usage": statistics.mean(usage), "max usage": max(usage),
+            "mean rss": statistics.mean(rss)}
+
+
+def first_apply(names: list[str]) -> str:
+    ok, summary = converge.rollout()
+    results = converge.apply_all(names, "bench first apply")
+    failed = sorted(n for n, r in results.items() if not r.ok)
+    rollout = "rollout ok" if ok else "rollout FAILED (" + summary.splitlines()[-1].strip() + ")"
+    return f"{rollout}; state.apply failed on {failed or 'no node'}"
+
+
+def run_size(count: int) -> dict[str, Any]:
+    """All figures of one lab size; the lab is taken down afterwards."""
+    figures: dict[str, Any] = {}
+    try:
+        figures["nodes up"], cluster = timed(lambda: lifecycle.up(count))
+        names = table.names(cluster)
+        figures["first apply"], figures["first apply outcome"] = timed(lambda: first_apply(names))
+        figures["no-op re-apply"], results = timed(
+            lambda: converge.apply_all(names, "bench re-apply"))
+        figures["re-apply changes"] = sum(len(r.changed) for r in results.values())
+        figures["acceptance run"], (code, _) = timed(lambda: validate.run_suite(
+            REPORTS_DIR / f"acceptance-bench-{count}.json", quiet=True))
+        figures["acceptance exit code"] = code
+        figures["memory per node (MiB)"] = memory_mib()
+    finally:
+        lifecycle.down()
+    return figures
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.0f} s"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {v:.0f}" for k, v in value.items())
+    return str(value)
+
+
+def body(images: dict[str, float], sizes: dict[int, dict[str, Any]]) -> str:
+    """The markdown section's body: one column per lab size, then the goals with their verdicts."""
+    counts = sorted(sizes)
+    rows = [f"| {label} | {_cell(value)} |" + " |" * (len(counts) - 1)
+            for label, value in images.items()]
+    for label in sizes[counts[0]]:
+        rows.append(f"| {label} | " + " | ".join(_cell(sizes[n].get(label)) for n in counts) + " |")
+    verdicts = []
+    for n in counts:
+        ratio = sizes[n]["no-op re-apply"] / sizes[n]["first apply"]
+        verdicts.append(f"- N={n}: no-op re-apply / first apply = {ratio:.0%} "
+                        f"({'meets' if ratio <= REAPPLY_GOAL else 'MISSES'} the goal "
+                        f"<= {REAPPLY_GOAL:.0%})")
+    if len(counts) > 1:
+        ratio = sizes[counts[-1]]["acceptance run"] / sizes[counts[0]]["acceptance run"]
+        verdicts.append(f"- acceptance t({counts[-1]})/t({counts[0]}) = {ratio:.2f} "
+                        f"({'meets' if ratio <= ACCEPTANCE_GOAL else 'MISSES'} the goal "
+                        f"<= {ACCEPTANCE_GOAL:g})")
+    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return "\n".join([
+        "## Container lab (systemd-nspawn)", "",
+        f"Measured by `python -m lab bench` on {when}, {os.cpu_count()} cores, load average "
+        f"{os.getloadavg()[0]:.1f} at the end (the host is shared: figures vary with its load).",
+        "", "| what | " + " | ".join(f"N={n}" for n in counts) + " |",
+        "| --- |" + " --- |" * len(counts), *rows, "", *verdicts, ""])
+
+
+def section(counts: list[int], cold: bool) -> str:
+    """Image figures (from scratch too if ``cold``), then each lab size of ``counts``."""
+    lifecycle.down()
+    images = image_figures(cold)
+    sizes = {count: run_size(count) for count in counts}
+    return body(images, sizes)
