@@ -238,8 +238,8 @@ def check(doc: Any) -> dict[str, Any]:
 
 
 def user_home(cluster: dict) -> str:
-    """The cluster user's home: the one place it is built (pillar cluster_user:home, ssh_mesh:home)."""
-    return f"/home/{cluster['user']['name']}"
+    """The cluster user's home (pillar cluster_user:home, ssh_mesh:home), built by the schema."""
+    return _SCHEMA.user_home(cluster["user"]["name"])
 
 
 def mounts(cluster: dict) -> list[dict[str, Any]]:

@@ -9,7 +9,8 @@ Ubuntu 16.04 nodes have Python 3.5, which no current Salt runs on (docs/operatio
     python3 tools/roster.py --list            # "name ip" lines for shell loops
     python3 tools/roster.py --masters         # astro7,... for `salt-ssh -L`
 
-Runs on the operator's machine (Python >= 3.10, PyYAML); no Salt import.
+Runs on the operator's machine in the repo's virtualenv (`make venv`: it imports jetson_array); no
+Salt import.
 """
 
 from __future__ import annotations

@@ -380,7 +380,38 @@ def problems(pillar: dict[str, Any], node: str) -> list[str]:
         problem = None if value is _ABSENT else check(value)
         if problem:
             found.append(f"{SOURCES[path.split(':')[0]]}: node {node}: field '{path}' {problem}")
-    return found
+    return found + relation_problems(pillar, node)
+
+
+def user_home(name: str) -> str:
+    """The cluster user's home: the one place ``/home/<name>`` is built (jetson_array/nodetable.py
+    emits it as pillar cluster_user:home and ssh_mesh:home; the table's NFS mounts live under it)."""
+    return f"/home/{name}"
+
+
+# Keys that no longer do anything, and where their value lives now: set, they would be ignored.
+RETIRED = {"gpu_stack:acceptance:min_gflops": "acceptance:references:gpu_gflops:floor"}
+
+
+def relation_problems(pillar: dict[str, Any], node: str) -> list[str]:
+    """One message per retired key set, and per field that breaks a relation with the node table's
+    user (pillar cluster:user:name): any other home (/etc, /root) or mesh user (root) would hand a
+    system folder or root's authorized_keys to the shared user."""
+    found = [
+        f"{SOURCES[path.split(':')[0]]}: node {node}: field '{path}' is retired: set {moved}"
+        for path, moved in RETIRED.items()
+        if _get(pillar, path) is not _ABSENT
+    ]
+    name = _get(pillar, "cluster:user:name")
+    if not isinstance(name, str):
+        return found
+    wanted = {"cluster_user:home": user_home(name), "ssh_mesh:home": user_home(name), "ssh_mesh:user": name}
+    return found + [
+        f"{SOURCES[path.split(':')[0]]}: node {node}: field '{path}' must be {want!r} "
+        f"(the node table's user, cluster:user:name), got {value!r}"
+        for path, want in wanted.items()
+        if (value := _get(pillar, path)) is not _ABSENT and value != want
+    ]
 
 
 class PillarSchemaError(ValueError):

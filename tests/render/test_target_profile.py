@@ -363,7 +363,7 @@ def test_nfs_mounts_use_a_version_the_target_kernel_offers():
 
 def test_units_the_scripts_write_use_only_directives_of_the_target():
     units = list(script_units())
-    assert units, "no script prints a unit (salt/bootstrap's minion unit): the extraction is broken"
+    assert units, "no script prints a unit (tools/bootstrap's minion unit): the extraction is broken"
     uses = [Use("systemd_unit", d, where) for where, text in units for d in unit_directives(text)]
     assert uses and not problems(uses), "\n".join(problems(uses))
 

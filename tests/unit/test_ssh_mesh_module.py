@@ -213,7 +213,7 @@ def test_extra_hosts_are_checked_and_never_rebind_a_table_name(mesh):
 
 
 def test_mesh_keys_keeps_only_public_key_lines_of_what_nodes_answer():
-    """The salt-ssh path (salt/ssh/mesh_keys.py) applies the consumer's rule before writing pillar."""
+    """The salt-ssh path (tools/mesh_keys.py) applies the consumer's rule before writing pillar."""
 
     import mesh_keys
 
