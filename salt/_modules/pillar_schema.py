@@ -366,21 +366,25 @@ def _get(data: Any, path: str) -> Any:
     return data
 
 
+def _refused(node: str, path: str, why: str) -> str:
+    """One refusal: the pillar file(s) the field may come from, the node, the field and why."""
+    return f"{SOURCES[path.split(':')[0]]}: node {node}: field '{path}' {why}"
+
+
 def problems(pillar: dict[str, Any], node: str) -> list[str]:
-    """One message per bad value: the pillar file(s) it may come from, the node and the field."""
+    """One message per bad value (and per retired key or broken relation, below)."""
     found = []
     parents = {path.rsplit(":", i)[0] for path in FIELDS for i in range(1, path.count(":") + 1)}
     for parent in sorted(parents):
         value = _get(pillar, parent)
         if value is not _ABSENT and not isinstance(value, dict):
-            source = SOURCES[parent.split(":")[0]]
-            found.append(f"{source}: node {node}: field '{parent}' must be a mapping, got {value!r}")
+            found.append(_refused(node, parent, f"must be a mapping, got {value!r}"))
     for path, check in FIELDS.items():
         value = _get(pillar, path)
         problem = None if value is _ABSENT else check(value)
         if problem:
-            found.append(f"{SOURCES[path.split(':')[0]]}: node {node}: field '{path}' {problem}")
-    return found + relation_problems(pillar, node)
+            found.append(_refused(node, path, problem))
+    return found + retired_problems(pillar, node) + relation_problems(pillar, node)
 
 
 def user_home(name: str) -> str:
@@ -393,22 +397,22 @@ def user_home(name: str) -> str:
 RETIRED = {"gpu_stack:acceptance:min_gflops": "acceptance:references:gpu_gflops:floor"}
 
 
+def retired_problems(pillar: dict[str, Any], node: str) -> list[str]:
+    """One message per RETIRED key the pillar still sets."""
+    return [_refused(node, path, f"is retired: set {moved}")
+            for path, moved in RETIRED.items() if _get(pillar, path) is not _ABSENT]
+
+
 def relation_problems(pillar: dict[str, Any], node: str) -> list[str]:
-    """One message per retired key set, and per field that breaks a relation with the node table's
-    user (pillar cluster:user:name): any other home (/etc, /root) or mesh user (root) would hand a
-    system folder or root's authorized_keys to the shared user."""
-    found = [
-        f"{SOURCES[path.split(':')[0]]}: node {node}: field '{path}' is retired: set {moved}"
-        for path, moved in RETIRED.items()
-        if _get(pillar, path) is not _ABSENT
-    ]
+    """One message per field that breaks a relation with the node table's user (pillar
+    cluster:user:name): any other home (/etc, /root) or mesh user (root) would hand a system
+    folder or root's authorized_keys to the shared user."""
     name = _get(pillar, "cluster:user:name")
     if not isinstance(name, str):
-        return found
+        return []
     wanted = {"cluster_user:home": user_home(name), "ssh_mesh:home": user_home(name), "ssh_mesh:user": name}
-    return found + [
-        f"{SOURCES[path.split(':')[0]]}: node {node}: field '{path}' must be {want!r} "
-        f"(the node table's user, cluster:user:name), got {value!r}"
+    return [
+        _refused(node, path, f"must be {want!r} (the node table's user, cluster:user:name), got {value!r}")
         for path, want in wanted.items()
         if (value := _get(pillar, path)) is not _ABSENT and value != want
     ]
