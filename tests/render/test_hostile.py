@@ -73,10 +73,11 @@ def test_hostile_table_is_refused_before_any_state(name, scratch):
 
 
 @pytest.mark.parametrize("name", sorted(CORPUS["sites"]))
-def test_hostile_site_pillar_is_refused_before_any_state(name, scratch):
+def test_hostile_site_pillar_is_refused_before_any_state(name, tmp_path):
+    # A pillar root of its own: a cached Salt caller keeps the pillar it first compiled for a path.
     case = CORPUS["sites"][name]
-    (scratch / "site.sls").write_text(case["site"], encoding="utf-8")
-    roots = (PILLAR, scratch)
+    (tmp_path / "site.sls").write_text(case["site"], encoding="utf-8")
+    roots = (PILLAR, tmp_path)
     # The pillar renders (as the master compiles it); the suite's render refuses it.
     opts = pillars.salt_opts(None)
     opts["pillar_roots"] = {"base": list(map(str, roots))}
@@ -86,12 +87,10 @@ def test_hostile_site_pillar_is_refused_before_any_state(name, scratch):
     assert f"site.sls: node {SITE_NODE}: field '" in message, message
     for fragment in case["error"]:
         assert fragment in message, (fragment, message)
-    # The highstate stops with the same reasons before any state renders. (One by one: the cached
-    # caller may still carry a value of an earlier case of this worker, which adds a reason.)
+    # The highstate stops with the same message before any state renders.
     with pytest.raises(RenderError) as err:
         lowstate(SITE_NODE, PLATFORM, pillar_roots=roots)
-    for reason in message.split("; "):
-        assert reason in str(err.value), (reason, str(err.value))
+    assert message in str(err.value)
 
 
 def test_a_formula_applied_alone_checks_too(tmp_path):
