@@ -232,6 +232,21 @@ def apt_uses(node: str) -> Iterator[Use]:
                 yield Use("apt", "sources.list " + option.split("=", 1)[0], f"{node} {chunk['__id__']}")
 
 
+def dpkg_uses(node: str) -> Iterator[Use]:
+    """The flags of every dpkg call in a command state, its unless and onlyif included."""
+    for chunk in chunks(node):
+        if chunk["state"] != "cmd":
+            continue
+        guards = [g for key in ("unless", "onlyif") for g in _listed(chunk.get(key)) if isinstance(g, str)]
+        for text in [chunk["name"], *guards]:
+            for flags in re.findall(r"\bdpkg((?:\s+-[-\w]+)+)", text):
+                yield from (Use("dpkg_cli", flag, f"{node} {chunk['__id__']}") for flag in flags.split())
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [] if value is None else [value]
+
+
 def key_type_uses(node: str) -> Iterator[Use]:
     for command in commands(node):
         if command.startswith("ssh-keygen"):
@@ -343,12 +358,12 @@ def every_node(extract) -> list[Use]:
 
 @pytest.mark.parametrize(
     "extract",
-    [fstab_uses, exports_uses, sudoers_uses, unit_uses, apt_uses, key_type_uses],
-    ids=["fstab", "exports", "sudoers", "units", "apt", "ssh-key-types"],
+    [fstab_uses, exports_uses, sudoers_uses, unit_uses, apt_uses, key_type_uses, dpkg_uses],
+    ids=["fstab", "exports", "sudoers", "units", "apt", "ssh-key-types", "dpkg"],
 )
 def test_rendered_options_exist_on_the_target(extract):
     uses = every_node(extract)
-    if extract in (fstab_uses, exports_uses, sudoers_uses, key_type_uses):
+    if extract in (fstab_uses, exports_uses, sudoers_uses, key_type_uses, dpkg_uses):
         assert uses, f"{extract.__name__}: nothing extracted from the highstate: the extraction is broken"
     assert not problems(uses), "\n".join(problems(uses))
 
