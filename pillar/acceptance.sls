@@ -7,7 +7,8 @@ acceptance:
   # ReFrame-style references per figure name: a fixed bound (`floor`: fail below it; `ceiling`:
   # fail above it) and relative tolerances whose sign is the direction: `drift` against the
   # node's own median of the last K runs, `outlier` against this run's median over the nodes
-  # (>= 3 nodes). -0.15 flags a value more than 15% below the median, 0.50 one more than 50% above.
+  # of the node's machine type (uname -m; >= 3 such nodes). -0.15 flags a value more than 15%
+  # below the median, 0.50 one more than 50% above.
   # gpu_gflops' floor is the GPU job's GFLOP/s bound: in mode 2 the TX2 GPU runs at 1.12 GHz,
   # 256 cores x 2 x 1.12 GHz = 573 GFLOP/s fp32 peak; 200 is about a third of it, far above any
   # CPU fallback (pillar/gpu.sls names the mode).

@@ -38,6 +38,9 @@ MPI_SIZE, MPI_ITERATIONS = 1 << 20, 200
 TEGRASTATS = "@@tegrastats"  # the line after which the GPU job's command prints tegrastats' lines
 JOB_OUTPUT = "@@job-output"  # ... and after them the cluster user's job output (root frames both)
 SYSTEM_PYTHON = "python3"
+# The pillar switch of the GPU job (pillar/gpu.sls), and why a node has none where it is false.
+GPU_JOB = "gpu_stack:acceptance:run_job"
+NO_GPU_JOB = "no Tegra GPU here runs TensorFlow, e.g. the lab's arm64 nodes under qemu-user: no GPU job ran"
 
 
 @dataclass
@@ -71,13 +74,14 @@ def staged(name: str) -> str:
 
 def plan(state: Any, has_mpi: Callable[[str], bool]) -> list[Job]:
     """The jobs of every reachable node: CPU; NFS per mount (skipped where nfs:mount_now is
-    false); GPU on gpu: true nodes; one MPI pair per ring neighbour among nodes with MPI."""
+    false); GPU on gpu: true nodes unless their GPU_JOB switch is false; one MPI pair per ring
+    neighbour among nodes with MPI."""
     jobs = []
     for position, name in enumerate(state.reachable()):
         pillar = state.pillars[name]
         jobs.append(Job(name, "cpu"))
         jobs += nfs_jobs(state, name, position)
-        if pillar["node"]["gpu"]:
+        if pillar["node"]["gpu"] and pillars.switch(pillar, GPU_JOB):
             jobs.append(Job(name, "gpu"))
     ring = [name for name in state.reachable() if has_mpi(name)]
     if len(ring) > 1:

@@ -128,13 +128,20 @@ def formula(pillar: dict[str, Any], name: str) -> dict[str, Any]:
         raise PillarError(str(err)) from err
 
 
-def setting(pillar: dict[str, Any], path: str) -> Any:
+def setting(pillar: dict[str, Any], path: str, default: Any = None) -> Any:
     """The value at ``path`` ('nfs:mount_now', 'node:gpu'): through the formula's defaults when
-    the first part names a formula, else straight from pillar."""
+    the first part names a formula, else straight from pillar; ``default`` when neither has it."""
     head, _, rest = path.partition(":")
     if merge.is_formula(head):
-        return get(formula(pillar, head), rest)
-    return get(pillar, path)
+        return get(formula(pillar, head), rest, default)
+    return get(pillar, path, default)
+
+
+def switch(pillar: dict[str, Any], path: str) -> bool:
+    """A pillar switch (the ``where`` marks, gpu_stack:acceptance:run_job): on unless set false;
+    a key that neither pillar nor the formula's defaults set reads as on (only a pillar saying
+    false turns a check or a job off)."""
+    return bool(setting(pillar, path, True))
 
 
 def required(pillar: dict[str, Any], path: str) -> Any:

@@ -97,9 +97,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "cluster_wide: runs once, from the first reachable selected node")
     config.addinivalue_line(
         "markers",
-        "where(*settings, reason=None): only on nodes where each pillar setting is true ('nfs:mount_now', "
-        "'node:gpu'); with a reason the check stays on the other nodes and is skipped there with it "
-        "(one such check per area says why the others are absent)",
+        "where(*settings, reason=None): only on nodes where each pillar switch is on ('nfs:mount_now', "
+        "'node:gpu'; pillars.switch: not false, a key no pillar sets is on); with a reason the check stays "
+        "on the other nodes and is skipped there with it (one such check per area says why the others are absent)",
     )
     config.addinivalue_line("markers", "tier(name): the lowest tier the check runs in (quick, full; unmarked: quick)")
     if hasattr(config, "workerinput"):
@@ -230,7 +230,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     for mark in metafunc.definition.iter_markers("where"):
         if "reason" in mark.kwargs:
             continue  # kept on every node, skipped by the node fixture
-        names = [name for name in names if all(pillars.setting(state.pillars[name], path) for path in mark.args)]
+        names = [name for name in names if all(pillars.switch(state.pillars[name], path) for path in mark.args)]
     per_node = [name for name in PER_NODE if name in metafunc.fixturenames][:1]
     params = []
     for name in names:

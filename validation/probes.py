@@ -26,7 +26,8 @@ SSH_OPTIONS = "-o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=1
 
 def for_node(pillar: dict[str, Any], peers: Sequence[str] = ()) -> dict[str, str]:
     """name -> shell command, for this node's pillar and its mesh ``peers`` (node names)."""
-    probes = {"uid": "id -u", "hostname": "hostname", "host_keys": "cat /etc/ssh/ssh_host_*_key.pub"}
+    probes = {"uid": "id -u", "hostname": "hostname", "host_keys": "cat /etc/ssh/ssh_host_*_key.pub",
+              "machine": "uname -m"}  # outliers are judged among nodes of one machine type (verdicts.py)
     for part in (_users, _names, _nfs, _sudo, _swap, _gpu):
         probes |= part(pillar)
     if peers:

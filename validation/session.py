@@ -174,8 +174,18 @@ def judge(state: State, pillar: dict[str, Any]) -> list[dict[str, Any]]:
     def earlier(node: str, figure: str) -> list[float]:
         return state.history.get(node, {}).get(figure, [])
 
-    found = verdicts.judge(state.figures, references, earlier, failures)
+    found = verdicts.judge(state.figures, references, earlier, failures, machines=machines(state))
     return [asdict(verdict) for verdict in found]
+
+
+def machines(state: State) -> dict[str, str]:
+    """node -> its machine type (``uname -m``: the preflight's machine probe), where it was read."""
+    found = {}
+    for name in state.reachable():
+        probe = state.reach[name].get("probes", {}).get("machine", {})
+        if probe.get("rc") == 0 and probe.get("out", "").strip():
+            found[name] = probe["out"].strip()
+    return found
 
 
 class Probe(NamedTuple):
@@ -242,8 +252,8 @@ class Node:
         return self.run(probes.as_user(self.user, command, timeout))
 
     def skip_unless(self, path: str, why: str) -> None:
-        """Skip the check when the setting at ``path`` (e.g. nfs:mount_now) is false."""
-        if not pillars.setting(self.pillar, path):
+        """Skip the check when the switch at ``path`` (e.g. nfs:mount_now) is false."""
+        if not pillars.switch(self.pillar, path):
             pytest.skip(f"{self.name}: pillar {path} is false ({why})")
 
 

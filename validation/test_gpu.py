@@ -1,7 +1,8 @@
 """GPU: on nodes the table marks gpu: true, the flashed L4T, CUDA, cuDNN, the workload's Python
 and its pinned packages, the power mode, and a TensorFlow matmul job on the GPU (run by the
-fingerprint phase, validation/phase.py, full tier). On a gpu:
-false node only the L4T check exists, skipped with that reason."""
+fingerprint phase, validation/phase.py, full tier; skipped where pillar
+gpu_stack:acceptance:run_job is false). On a gpu: false node only the L4T check exists, skipped
+with that reason."""
 
 import json
 import re
@@ -10,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from validation import pillars, probes
+from validation import phase, pillars, probes
 from validation.session import Node, State
 
 # Import names of distributions whose module is named otherwise.
@@ -133,6 +134,7 @@ def test_power_mode_is_the_pillar_mode(node: Node, record: Any) -> None:
 
 @pytest.mark.tier("full")
 @pytest.mark.where("node:gpu")
+@pytest.mark.where(phase.GPU_JOB, reason=phase.NO_GPU_JOB)
 def test_tensorflow_matmul_runs_on_the_gpu(node: Node, state: State, record: Any) -> None:
     """The matmul job (jobs/gpu_matmul.py) the fingerprint phase ran, tegrastats sampling meanwhile."""
     stack, _jetpack = _gpu(node)

@@ -55,6 +55,7 @@ def test_figure(node: Node, figure: str, state: State, record: Any, record_prope
 
 
 @pytest.mark.where("node:gpu")
+@pytest.mark.where(phase.GPU_JOB, reason=phase.NO_GPU_JOB)
 def test_gpu_clock_and_temperature_during_the_gpu_job(node: Node, state: State, record: Any) -> None:
     """The GR3D clock reached the power mode's maximum, no zone passed the thermal limit."""
     ran = [job for job in state.jobs(node.name) if job["kind"] == "gpu"]

@@ -6,7 +6,9 @@ direction: -0.15 flags a value more than 15% below the median, 0.50 one more tha
 - floor / ceiling: value < floor, value > ceiling;
 - drift: against the median of the node's own earlier values of the figure (up to K runs,
   pillar acceptance:history_runs; none when the node has no earlier value);
-- outlier: against the median of this run's nodes for the figure (only with >= 3 nodes).
+- outlier: against the median of this run's nodes of the same machine type (``uname -m``:
+  an emulated arm64 node is not compared with x86_64 ones) for the figure (only with >= 3 such
+  nodes); nodes whose machine type is unknown are compared with each other.
 A verdict fails the check when its kind is in pillar acceptance:failures, else it warns.
 """
 
@@ -83,19 +85,25 @@ class Verdict:
 
 
 def judge(figures: Mapping[str, Mapping[str, float]], references: Mapping[str, Reference],
-          history: Callable[[str, str], list[float]], failures: Collection[str]) -> list[Verdict]:
+          history: Callable[[str, str], list[float]], failures: Collection[str],
+          machines: Mapping[str, str] | None = None) -> list[Verdict]:
     """Verdicts of one run: ``figures`` {node: {figure id: value}}, ``references`` by figure
     name, ``history(node, figure id)`` the node's earlier values (oldest first, up to K),
-    ``failures`` the kinds that fail. Figures without a reference get no verdict."""
+    ``failures`` the kinds that fail, ``machines`` {node: machine type}: outliers are judged
+    among the nodes of one type (a node missing there: among the others missing). Figures
+    without a reference get no verdict."""
+    machines = machines or {}
     found = []
     for node in sorted(figures):
+        machine = machines.get(node, "")
+        alike = [values for other, values in figures.items() if machines.get(other, "") == machine]
         for figure, value in sorted(figures[node].items()):
             ref = references.get(figure.split("/", 1)[0])
             if ref is None:
                 continue
-            peers = [value for values in figures.values() for other, value in values.items()
+            peers = [value for values in alike for other, value in values.items()
                      if _kin(other, figures) == _kin(figure, figures)]
-            for kind, reference, text in _breaches(node, figure, value, ref, history(node, figure), peers):
+            for kind, reference, text in _breaches(node, figure, value, ref, history(node, figure), peers, machine):
                 severity = "fail" if kind in failures else "warn"
                 found.append(Verdict(node, figure, kind, value, reference, severity, text))
     return found
@@ -109,7 +117,7 @@ def _kin(figure: str, figures: Mapping[str, Any]) -> str:
 
 
 def _breaches(node: str, figure: str, value: float, ref: Reference, past: list[float],
-              peers: list[float]) -> list[tuple[str, float, str]]:
+              peers: list[float], machine: str) -> list[tuple[str, float, str]]:
     unit = UNITS.get(figure.split("/", 1)[0], "")
     said = f"{node}: {figure} {_num(value)} {unit}".rstrip()
     out = []
@@ -125,7 +133,8 @@ def _breaches(node: str, figure: str, value: float, ref: Reference, past: list[f
     if ref.outlier is not None and len(peers) >= 3:
         median = statistics.median(peers)
         if _beyond(value, median, ref.outlier):
-            where = f"this run's median {_num(median)} {unit} over {len(peers)} nodes"
+            nodes = f"{machine} nodes" if machine else "nodes"
+            where = f"this run's median {_num(median)} {unit} over {len(peers)} {nodes}"
             out.append(("outlier", median, _relative(said, value, median, where, "outlier", ref.outlier)))
     return out
 

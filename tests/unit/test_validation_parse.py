@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import platform
 import subprocess
 import tempfile
 from pathlib import Path
@@ -136,6 +137,14 @@ def test_a_probe_output_cannot_forge_the_block_of_another_probe() -> None:
     found = probes.parse(run.stdout, mark)
     assert found["passwd"] == {"rc": 0, "out": real}
     assert found["authorized_keys"] == {"rc": 0, "out": forged.removesuffix("\n")}, "the file is read verbatim"
+
+
+def test_every_node_s_probe_script_reads_its_machine_type() -> None:
+    """uname -m: the outlier verdicts compare a node with nodes of its own machine type."""
+    mark = probes.marker()
+    script = probes.script(probes.for_node(PILLAR_STUB), mark)
+    found = probes.parse(subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=60).stdout, mark)
+    assert found["machine"] == {"rc": 0, "out": platform.machine()}
 
 
 def test_each_probe_run_has_its_own_marker_and_other_runs_lines_are_ignored() -> None:

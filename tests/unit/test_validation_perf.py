@@ -99,6 +99,22 @@ def test_plan_measures_every_reachable_node_and_its_ring_neighbour() -> None:
     assert phase.figure_ids({"kind": "nfs", "subject": "cloud/0"}) == ["nfs_write_mbs/cloud/0", "nfs_read_mbs/cloud/0"]
 
 
+def test_plan_runs_no_gpu_job_where_the_pillar_switch_is_false_and_keeps_the_other_jobs() -> None:
+    state = make_state(gpu=("n1", "n2"))
+    state.pillars["n1"]["gpu_stack"] = {"acceptance": {"run_job": False}}
+    kinds = {(job.node, job.kind) for job in phase.plan(state, lambda name: True)}
+    assert ("n1", "gpu") not in kinds and ("n2", "gpu") in kinds
+    assert {("n1", "cpu"), ("n1", "nfs"), ("n1", "mpi")} <= kinds
+
+
+def test_a_pillar_without_the_gpu_job_switch_runs_the_job() -> None:
+    state = make_state()
+    assert phase.GPU_JOB == "gpu_stack:acceptance:run_job"
+    state.pillars["n1"]["gpu_stack"] = {"acceptance": {"matmul_size": 64}}  # the block, not the key
+    assert ("n1", "gpu") in {(job.node, job.kind) for job in phase.plan(state, lambda name: True)}
+    assert yaml.safe_load((REPO / "pillar" / "gpu.sls").read_text())["gpu_stack"]["acceptance"]["run_job"] is True
+
+
 def test_plan_without_mpi_peers_has_no_mpi_job() -> None:
     assert not [job for job in phase.plan(make_state(), lambda name: name == "n0") if job.kind == "mpi"]
 
@@ -219,6 +235,29 @@ def test_quick_tier_runs_no_job_and_no_perf_gpu_job_or_mpi_check(gate_runs) -> N
     assert not {"test_tensorflow_matmul_runs_on_the_gpu", "test_mpirun_starts_one_rank_per_node"} & checks
     assert "test_cloud_mount_has_its_fstab_entry[cloud/0]" in checks and rep["hosts"][LIVE]["figures"] == {}
     assert rep["record"]["tier"] == "quick" and "fingerprint phase" not in proc.stdout
+
+
+def test_gpu_job_switch_false_skips_the_job_s_checks_naming_the_key_and_the_other_gpu_checks_run(lab) -> None:  # noqa: F811
+    """LIVE (gpu: true) with pillar gpu_stack:acceptance:run_job false: no GPU job, no GPU figure,
+    the job's two checks skipped with the switch's reason; the static GPU checks still run."""
+    root = lab / "pillar-no-gpu-job"
+    root.mkdir(exist_ok=True)
+    site = yaml.safe_load((lab / "pillar" / "site.sls").read_text())
+    (root / "site.sls").write_text(yaml.safe_dump({**site, "gpu_stack": {"acceptance": {"run_job": False}}}))
+    master = yaml.safe_load((lab / "master").read_text())
+    master["pillar_roots"]["base"].insert(0, str(root))
+    (root / "master").write_text(yaml.safe_dump(master))
+    out = lab / "no-gpu-job.json"
+    proc = suite(f"--salt-config={root / 'master'}", f"--ssh-config={lab / 'ssh_config'}", f"--hosts={LIVE}", "-n", "0",
+                 f"--report-json={out}", f"--history={lab / 'no-gpu-job.sqlite'}", "-k", "gpu",
+                 tmpdir=(lab / "tmp").resolve())
+    assert out.exists(), proc.stdout[-3000:] + proc.stderr[-2000:]
+    checks = {c["check"]: c for c in json.loads(out.read_text())["hosts"][LIVE]["checks"]}
+    why = f"{LIVE}: pillar gpu_stack:acceptance:run_job is false ({phase.NO_GPU_JOB})"
+    for check in ("test_tensorflow_matmul_runs_on_the_gpu", "test_gpu_clock_and_temperature_during_the_gpu_job"):
+        assert (checks[check]["outcome"], checks[check]["reason"]) == ("skipped", why), checks[check]
+    assert "Tegra GPU" in why and not [c for c in checks if c.startswith("test_figure[gpu")]
+    assert checks["test_nvcc_reports_the_cuda_release"]["outcome"] == "failed"  # runs (no CUDA here)
 
 
 def test_hostfile_holds_the_passed_nodes_with_their_slots() -> None:

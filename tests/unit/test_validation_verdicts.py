@@ -6,6 +6,7 @@ import pytest
 import yaml
 from saltrender import REPO
 
+from validation import session
 from validation.verdicts import Reference, judge, references
 
 FAILURES = {"floor", "ceiling", "outlier"}
@@ -110,3 +111,42 @@ def test_ring_pair_figures_are_compared_across_nodes_by_name() -> None:
     figures["a"]["mpi_bw_mbs/b"] = 1.0
     found = judge(figures, {"mpi_bw_mbs": Reference(outlier=-0.40)}, lambda n, f: [], {"outlier"})
     assert [(v.node, v.figure, v.kind) for v in found] == [("a", "mpi_bw_mbs/b", "outlier")]
+
+
+X86 = {f"x{i}": 30.0 + i / 10 for i in range(4)}  # x86_64 nodes: median 30.15
+
+
+def test_an_emulated_arm64_node_is_judged_only_among_arm64_nodes() -> None:
+    """An arm64 node under qemu-user runs ~90% below the x86_64 nodes beside it: not an outlier
+    when too few arm64 nodes are there to compare it with, nor among arm64 peers alike."""
+    machines = {node: "x86_64" for node in X86} | {"a0": "aarch64", "a1": "aarch64", "a2": "aarch64"}
+    alone = run(X86 | {"a0": 3.0})
+    assert [v.node for v in judge(alone, {"cpu_mops": CPU}, no_history, FAILURES)] == ["a0"]  # against everyone
+    assert judge(alone, {"cpu_mops": CPU}, no_history, FAILURES, machines=machines) == []
+    assert judge(run(X86 | {"a0": 3.0, "a1": 3.1, "a2": 2.9}), {"cpu_mops": CPU}, no_history, FAILURES,
+                 machines=machines) == []
+
+
+def test_an_x86_node_among_x86_peers_is_still_an_outlier_over_its_machine_type() -> None:
+    machines = {node: "x86_64" for node in [*X86, "x9"]} | {"a0": "aarch64", "a1": "aarch64", "a2": "aarch64"}
+    figures = run(X86 | {"x9": 15.0, "a0": 3.0, "a1": 3.1, "a2": 2.9})
+    found = judge(figures, {"cpu_mops": CPU}, no_history, FAILURES, machines=machines)
+    assert [(v.node, v.kind, v.reference) for v in found] == [("x9", "outlier", 30.1)]
+    assert "this run's median 30.1 Mop/s over 5 x86_64 nodes" in found[0].text
+    # an arm64 node slow among its own kind is caught too; a node of unknown type only among the unknown
+    slow = judge(run({"a0": 3.0, "a1": 3.1, "a2": 1.0, "u0": 1.0}), {"cpu_mops": CPU}, no_history, FAILURES,
+                 machines=machines)
+    assert [(v.node, v.text.split(" over ")[1]) for v in slow] == [("a2", "3 aarch64 nodes (outlier tolerance -20%)")]
+
+
+def test_session_judges_each_node_with_the_machine_its_preflight_read() -> None:
+    names = [*X86, "a0"]
+    state = session.State([session.inventory.Target(name, f"ssh://{name}", {}) for name in names], {},
+                          figures=run(X86 | {"a0": 3.0}))
+    pillar = {"acceptance": {"failures": ["outlier"], "references": {"cpu_mops": {"outlier": -0.2}}}}
+    state.reach = {name: {"ok": True, "probes": {}} for name in names}  # no machine read: one group
+    assert [v["node"] for v in session.judge(state, pillar)] == ["a0"]
+    for name in names:
+        state.reach[name]["probes"]["machine"] = {"rc": 0, "out": "aarch64" if name == "a0" else "x86_64"}
+    assert session.machines(state) == {name: "aarch64" if name == "a0" else "x86_64" for name in names}
+    assert session.judge(state, pillar) == []
