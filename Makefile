@@ -10,7 +10,8 @@ PY := $(VENV)/bin/python
 # Debian packages the tests and the lab use (validators, containers, VMs, the health page's browser).
 APT_PACKAGES := python3-venv git debootstrap systemd-container nfs-kernel-server sudo \
 	openssh-server openssh-client dpkg-dev iproute2 bridge-utils e2fsprogs util-linux \
-	vde2 qemu-system-x86 qemu-utils ruby vagrant shellcheck chromium chromium-driver
+	vde2 qemu-system-x86 qemu-utils ruby vagrant shellcheck chromium chromium-driver \
+	binutils-aarch64-linux-gnu qemu-user-static
 PYTEST_ARGS ?=
 
 .PHONY: deps apt venv test test-unit test-vm demo lab-down clean

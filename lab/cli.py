@@ -23,7 +23,7 @@ take ``--cold`` (boot cold and save new states instead of restoring saved ones).
 
 
 def _up(args: argparse.Namespace) -> int:
-    args.backend.up(args.nodes, rebuild=args.rebuild, cold=args.cold)
+    args.backend.up(args.nodes, rebuild=args.rebuild, cold=args.cold, arm64=args.arm64)
     return 0
 
 
@@ -40,11 +40,16 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    return demo.demo(args.backend, args.nodes, rebuild=args.rebuild, cold=args.cold, keep=args.keep)
+    return demo.demo(args.backend, args.nodes, rebuild=args.rebuild, cold=args.cold, keep=args.keep,
+                     arm64=args.arm64)
 
 
 def _bench(args: argparse.Namespace) -> int:
     return bench.main(args.backend, args)
+
+
+def _names(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
 
 
 def _commands(add: Callable[..., argparse.ArgumentParser], backend: Backend,
@@ -60,8 +65,12 @@ def _commands(add: Callable[..., argparse.ArgumentParser], backend: Backend,
         if cold:
             cmd.add_argument("--cold", action="store_true",
                              help="boot cold (and save new states) instead of restoring the saved ones")
+            cmd.set_defaults(arm64=None)
         else:
             cmd.set_defaults(cold=False)
+            cmd.add_argument("--arm64", type=_names, default=None, metavar="NODES",
+                             help="these nodes (astro0,astro1) TX2-like: an arm64 userland under "
+                                  "qemu-user, gpu: true, the L4T R28.1 stand-ins (docs/lab.md)")
     demo.add_argument("--keep", action="store_true", help="leave the lab up afterwards")
     apply = add("apply", help="orchestrated rollout, then state.apply on all nodes")
     apply.add_argument("--no-rollout", action="store_true", help="only state.apply")
@@ -84,6 +93,9 @@ def parser() -> argparse.ArgumentParser:
                                      help="the lab sizes to measure")
     containers["bench"].add_argument("--cold", action="store_true",
                                      help="also time a from-scratch image")
+    containers["bench"].add_argument("--arm64", type=_names, default=None, metavar="NODES",
+                                     help="measure one lab of --nodes nodes with these arm64 nodes "
+                                          "against its x86 nodes (section lab-arm64)")
     vm = add("vm", help="the same commands on the qemu VM lab (kernel NFS; docs/vm-lab.md)",
                         description=VM_DESCRIPTION)
     _commands(vm.add_subparsers(dest="vm_command", required=True).add_parser, VMs(), cold=True)

@@ -12,10 +12,11 @@ class Backend(Protocol):
     needs: str  # what it needs root for
     bench_section: str  # its section of docs/benchmarks.md: <!-- {bench_section}:begin -->
 
-    def up(self, count: int | None = None, rebuild: bool = False,
-           cold: bool = False) -> dict[str, Any]:
+    def up(self, count: int | None = None, rebuild: bool = False, cold: bool = False,
+           arm64: list[str] | None = None) -> dict[str, Any]:
         """Bring up ``count`` nodes (default: the backend's own); return the derived cluster.
-        ``cold``: boot cold instead of restoring saved states (where the backend saves any)."""
+        ``cold``: boot cold instead of restoring saved states (where the backend saves any);
+        ``arm64``: these nodes TX2-like, an arm64 userland (where the backend has it)."""
         ...
 
     def down(self) -> list[str]:

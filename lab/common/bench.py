@@ -25,7 +25,8 @@ def timed(action: Callable[[], Any]) -> tuple[float, Any]:
 
 def main(backend: Backend, args: argparse.Namespace) -> int:
     """Measure ``backend``, print its section and write it into docs/benchmarks.md."""
-    begin, end = f"<!-- {backend.bench_section}:begin -->", f"<!-- {backend.bench_section}:end -->"
+    name = backend.bench_section + ("-arm64" if getattr(args, "arm64", None) else "")
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
     text = f"{begin}\n{backend.bench(args)}{end}\n"
     print(text)
     docsection.replace_section(DOC, begin, end, text)

@@ -67,10 +67,12 @@ def summarise(node: str, ret: Any) -> NodeResult:
     return result
 
 
-def apply_all(nodes: list[str], label: str = "state.apply") -> dict[str, NodeResult]:
-    """``state.apply`` on ``nodes``; return one NodeResult per node (missing ones fail)."""
+def apply_all(nodes: list[str], label: str = "state.apply",
+              returned_after: dict[str, float] | None = None) -> dict[str, NodeResult]:
+    """``state.apply`` on ``nodes``; return one NodeResult per node (missing ones fail).
+    ``returned_after``: filled with each node's seconds to return (master.run_job)."""
     with step(f"{label}: {len(nodes)} nodes"):
-        reply = master.run_job(nodes, "state.apply", label=label)
+        reply = master.run_job(nodes, "state.apply", label=label, returned_after=returned_after)
     ensure(REPORTS_DIR)
     write(REPORTS_DIR / f"{label.replace(' ', '-')}.json", json.dumps(reply, indent=1))
     results = {}

@@ -8,11 +8,11 @@ from lab.common.shell import say
 
 
 def demo(backend: Backend, count: int | None, rebuild: bool = False, cold: bool = False,
-         keep: bool = False) -> int:
+         keep: bool = False, arm64: list[str] | None = None) -> int:
     """The demo on ``backend``: its exit status (the first failing step's)."""
     status, validated = 1, False
     try:
-        backend.up(count, rebuild=rebuild, cold=cold)
+        backend.up(count, rebuild=rebuild, cold=cold, arm64=arm64)
         status = converge.main(rollout_first=True)
         if not status:
             validated, status = True, validate.main(validate.DEMO_ARGS)

@@ -141,13 +141,16 @@ def salt(*args: str, timeout: float = 900) -> dict[str, Any]:
 
 
 def run_job(nodes: list[str], fun: str, *args: str, timeout: float = 3600,
-            label: str = "", down_after: float = 30) -> dict[str, Any]:
+            label: str = "", down_after: float = 30,
+            returned_after: dict[str, float] | None = None) -> dict[str, Any]:
     """Publish ``fun`` to ``nodes`` (--async) and poll the job cache until every node returned.
 
     (The ``salt`` CLI of 3008 can give up on long state runs that are still going; the job
     cache cannot.) Once, ``down_after`` seconds in, nodes that have not returned are checked
     with ``salt-run manage.down``: a node that is down maps to an error string naming it at
     once (no hour-long wait for a powered-off node); others to one after ``timeout``.
+    ``returned_after`` gets each node's seconds from publishing to its return (within the
+    poll's 3 s).
     """
     published = run([VENV_BIN / "salt", "-c", SALT_CONFIG_DIR, "--async", "-L", ",".join(nodes),
                      fun, *args], what=f"salt --async {fun}")
@@ -160,6 +163,9 @@ def run_job(nodes: list[str], fun: str, *args: str, timeout: float = 3600,
         time.sleep(3)
         _, data, _ = salt_run("jobs.lookup_jid", jid, timeout=120)
         data = {node: ret for node, ret in data.items() if node in nodes}
+        if returned_after is not None:
+            for node in set(data) - set(returned_after):
+                returned_after[node] = time.monotonic() - start
         if len(data) != len(returned) or time.monotonic() - told > 60:
             say(f"{label or fun}: {len(data)}/{len(nodes)} nodes returned after "
                 f"{time.monotonic() - start:.0f}s (job {jid})")

@@ -39,6 +39,18 @@ def select(cluster: dict[str, Any], count: int | None) -> dict[str, Any]:
     return {**cluster, "nodes": [r for r in nodes if r["name"] in keep]}
 
 
+def with_arm64(cluster: dict[str, Any], arm64: list[str]) -> dict[str, Any]:
+    """The cluster with the ``arm64`` nodes (``up --arm64``) marked ``gpu: true``: they look
+    like a TX2 to the states (lab/containers/image.py), the others keep their row."""
+    unknown = sorted(set(arm64) - set(names(cluster)))
+    if unknown:
+        raise nodetable.NodeTableError(
+            f"--arm64 {', '.join(unknown)}: not a node of this lab ({', '.join(names(cluster))})"
+        )
+    rows = [{**row, "gpu": True} if row["name"] in arm64 else row for row in cluster["nodes"]]
+    return {**cluster, "nodes": rows}
+
+
 def write_derived(cluster: dict[str, Any], path: Path = DERIVED_TABLE) -> Path:
     """Write ``cluster`` as a table file (checked again on the way out) and return its path."""
     nodetable.check({"cluster": cluster})

@@ -4,7 +4,13 @@ For N = 4 and N = 24 (``--nodes``): nodes up (image cached), first apply (orch.r
 state.apply), no-op re-apply, acceptance run, memory per node; once: image build cold
 (``--cold``: image, debootstrap and wheel caches removed first) and cached. lab/common/bench.py
 writes the section between the ``lab`` markers of docs/benchmarks.md. Leaves the lab down.
-Goals (issue 4): no-op re-apply <= 25 % of the first apply; acceptance t(24)/t(4) <= 3.
+Goals: no-op re-apply <= 25 % of the first apply; acceptance t(24)/t(4) <= 3.
+
+``--arm64 NODES`` measures instead one lab of ``--nodes`` nodes with those nodes TX2-like
+(qemu-user) into the ``lab-arm64`` section: the image of each architecture built again (the
+download caches kept), the lab up, and per node the seconds until its first apply and its
+re-apply returned, and a run of the suite on that node alone; the arm64 nodes against the
+median of the x86 workers, as a ratio measured in the same run.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from typing import Any
 from lab.common import cgroup, converge, hoststate, table, validate
 from lab.common.bench import timed
 from lab.common.paths import CACHE, REPORTS_DIR
-from lab.containers import image, lifecycle
+from lab.containers import binfmt, image, lifecycle
 
 REAPPLY_GOAL, ACCEPTANCE_GOAL = 0.25, 3.0
 
@@ -109,9 +115,71 @@ def body(images: dict[str, float], sizes: dict[int, dict[str, Any]]) -> str:
         "| --- |" + " --- |" * len(counts), *rows, "", *verdicts, ""])
 
 
-def section(counts: list[int], cold: bool) -> str:
-    """Image figures (from scratch too if ``cold``), then each lab size of ``counts``."""
+def section(counts: list[int], cold: bool, arm64: list[str] | None = None) -> str:
+    """Image figures (from scratch too if ``cold``), then each lab size of ``counts``; with
+    ``arm64``, the arm64 section of one lab of ``counts[0]`` nodes instead."""
+    if arm64:
+        return arm64_body(arm64_figures(counts[0], arm64), arm64, counts[0])
     lifecycle.down()
     images = image_figures(cold)
     sizes = {count: run_size(count) for count in counts}
     return body(images, sizes)
+
+
+
+def _split(times: dict[str, float], arm64: list[str]) -> tuple[float, float]:
+    """(mean of the arm64 nodes, median of the x86 nodes) of per-node seconds."""
+    return (statistics.mean(times[n] for n in arm64),
+            statistics.median(t for n, t in times.items() if n not in arm64))
+
+
+def _per_node(label: str, names: list[str]) -> dict[str, float]:
+    """Seconds until each node's state.apply returned (all nodes at once)."""
+    times: dict[str, float] = {}
+    converge.apply_all(names, label, returned_after=times)
+    return times
+
+
+def _suite_alone(node: str) -> float:
+    seconds, _ = timed(lambda: validate.run_suite(REPORTS_DIR / f"bench-{node}.json", [f"--hosts={node}"],
+                                                  quiet=True))
+    return seconds
+
+
+def arm64_figures(count: int, arm64: list[str]) -> dict[str, tuple[float, float | None]]:
+    """{what: (arm64 seconds, x86 seconds)} of one lab with the ``arm64`` nodes; left down."""
+    lifecycle.down()
+    binfmt.register()
+    built = {}
+    for arch in ("amd64", "arm64"):
+        for old in (CACHE / "image").glob(f"{arch}-*"):
+            shutil.rmtree(old)
+        built[arch], _ = timed(lambda: image.ensure_image(arch=arch))  # noqa: B023 (called at once)
+    figures: dict[str, tuple[float, float | None]] = {
+        "image build (download caches kept)": (built["arm64"], built["amd64"])}
+    try:
+        up, cluster = timed(lambda: lifecycle.up(count, arm64=arm64))
+        names = table.names(cluster)
+        figures["lab up (every node)"] = (up, None)
+        figures["first apply: the node returned after"] = _split(_per_node("bench first apply", names), arm64)
+        figures["no-op re-apply: the node returned after"] = _split(_per_node("bench re-apply", names), arm64)
+        x86 = sorted((n for n in names if n not in arm64), key=lambda n: n in cluster["masters"])
+        alone = {node: _suite_alone(node) for node in [*arm64, x86[0]]}  # a worker if there is one
+        figures["acceptance suite on the node alone"] = _split(alone, arm64)
+    finally:
+        lifecycle.down()
+    return figures
+
+
+def arm64_body(figures: dict[str, tuple[float, float | None]], arm64: list[str], count: int) -> str:
+    """The lab-arm64 section: the arm64 nodes, the x86 ones, their ratio."""
+    rows = [f"| {what} | {mine:.0f} s | {f'{x86:.0f} s' if x86 else 'n/a'} | "
+            f"{f'{mine / x86:.1f}' if x86 else 'n/a'} |" for what, (mine, x86) in figures.items()]
+    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return "\n".join([
+        "## Container lab with arm64 nodes (qemu-user)", "",
+        f"Measured by `python -m lab bench --arm64 {','.join(arm64)} --nodes {count}` on {when}, "
+        f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end. arm64: the mean of "
+        "the arm64 nodes; x86: the median of the other nodes (the amd64 image for the image row, "
+        "one x86 worker for the suite); every figure from the same run.",
+        "", "| what | arm64 | x86 | arm64 / x86 |", "| --- | --- | --- | --- |", *rows, ""])

@@ -15,7 +15,7 @@ from typing import Any
 from lab.common import cgroup, hoststate, keys, master, table
 from lab.common.paths import CLOUD_DIR, LAB_TABLE, LOCK_FILE, NODES_DIR, RUN, ensure
 from lab.common.shell import LabError, run, say, step
-from lab.containers import image, install_package, net, nodes
+from lab.containers import binfmt, image, install_package, net, nodes
 
 
 @contextmanager
@@ -30,14 +30,21 @@ def locked() -> Iterator[None]:
         yield
 
 
-def up(count: int | None = None, rebuild: bool = False) -> dict[str, Any]:
-    """Bring up ``count`` nodes (default: the whole table); return the derived cluster."""
-    cluster = table.select(table.load(LAB_TABLE), count)
+def up(count: int | None = None, rebuild: bool = False,
+       arm64: list[str] | None = None) -> dict[str, Any]:
+    """Bring up ``count`` nodes (default: the whole table), the ``arm64`` ones TX2-like
+    (an arm64 userland under qemu-user, gpu: true); return the derived cluster."""
+    arm64 = list(arm64 or [])
+    cluster = table.with_arm64(table.select(table.load(LAB_TABLE), count), arm64)
     names = table.names(cluster)
     hoststate.take_over("nodes", down)
     derived = table.write_derived(cluster)
-    say(f"lab table: {len(names)} nodes ({', '.join(names)}) -> {derived}")
-    built = image.ensure_image(rebuild)
+    say(f"lab table: {len(names)} nodes ({', '.join(names)}) -> {derived}"
+        + (f"; arm64: {', '.join(arm64)}" if arm64 else ""))
+    images = {"amd64": image.ensure_image(rebuild)}
+    if arm64:
+        binfmt.register()
+        images["arm64"] = image.ensure_image(rebuild, "arm64")
     address = table.host_address(cluster)
     with step("host: sysctls, bridge, keys, salt-master"):
         net.raise_sysctls()
@@ -45,13 +52,16 @@ def up(count: int | None = None, rebuild: bool = False) -> dict[str, Any]:
         keys.write_ssh_files(cluster)
         master.write_config(str(address.ip), names)
         master.start(str(address.ip))
-    install_package.provide(cluster, CLOUD_DIR)
+    install_package.provide(cluster, CLOUD_DIR, arm64)
+    arm64_package = {install_package.ARM64_PACKAGE: install_package.node_path(cluster)}
     with step(f"nodes: booting {len(names)} containers"):
         for row in cluster["nodes"]:
             nodes.seed(row, cluster, str(address.ip))
             ssd = nodes.ssd_attach(row["name"]) if "ssd" in row else None
-            nodes.launch(row, cluster, built, ssd)
-    wait_ready(cluster)
+            foreign = row["name"] in arm64
+            nodes.launch(row, cluster, images["arm64" if foreign else "amd64"], ssd,
+                         arm64_package if foreign else None)
+    wait_ready(cluster, timeout=600 if arm64 else 300)
     return cluster
 
 
@@ -111,6 +121,9 @@ def down() -> list[str]:
             say(f"host: restored {', '.join(restored)}")
         shutil.rmtree(NODES_DIR, ignore_errors=True)
         hoststate.clear("nodes", "loops", "master")
+    undone = binfmt.restore()
+    if undone:
+        say(f"host: undone {', '.join(undone)}")
     leftovers = leftovers_on_host()
     for item in leftovers:
         say(f"down: LEFT BEHIND: {item}")
@@ -141,7 +154,7 @@ def leftovers_on_host() -> list[str]:
     for key, original in hoststate.load().get("sysctl", {}).items():
         found.append(f"sysctl {key} not restored to {original}")
     found += [f"process {pid} ({_cmd(pid)})" for pid in _lab_processes()]
-    return found
+    return found + binfmt.leftovers()
 
 
 def _lab_processes() -> list[int]:

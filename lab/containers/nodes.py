@@ -57,6 +57,8 @@ def seed(row: dict[str, Any], cluster: dict[str, Any], master_ip: str) -> Path:
         f"[Match]\nName=host0\n\n[Network]\nAddress={row['ip']}/{prefix}\n"
         "LinkLocalAddressing=no\nIPv6AcceptRA=no\n"
     ))
+    # the same address for lab-net-qemu.service of the arm64 image (no networkd under qemu-user)
+    write(upper / "etc/lab-net.env", f"ADDRESS={row['ip']}/{prefix}\n")
     # The nodes' nfs_kernel grain reads the L4T stand-in config (this host's kernel has no NFS).
     write(upper / GUEST_KERNEL_CONFIG.lstrip("/"), L4T_KERNEL_CONFIG.read_text())
     write(upper / "etc/salt/minion.d/lab-node.conf", (
@@ -110,12 +112,14 @@ def ssd_detach(node: str) -> None:
 
 
 def nspawn_command(row: dict[str, Any], cluster: dict[str, Any], image: Path,
-                   ssd: str | None) -> list[str]:
-    """The launcher: mount the overlay in a private mount namespace, then boot the node."""
+                   ssd: str | None, extra: dict[Path, str] | None = None) -> list[str]:
+    """The launcher: mount the overlay in a private mount namespace, then boot the node.
+    ``extra``: read-only binds (host path: node path) over the NFS stand-in's."""
     name, folder = row["name"], node_dir(row["name"])
     binds = [f"--bind-ro={image / 'apt'}:{NODE_APT_REPO}"]
     for mount in nodetable.mounts(cluster):
         binds.append(f"--bind={ensure(CLOUD_DIR / str(mount['index']))}:{mount['path']}")
+    binds += [f"--bind-ro={src}:{dst}" for src, dst in (extra or {}).items()]
     if ssd:
         binds.append(f"--bind={ssd}:{row['ssd']}")
     nspawn = [
@@ -130,13 +134,14 @@ def nspawn_command(row: dict[str, Any], cluster: dict[str, Any], image: Path,
     return ["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", script]
 
 
-def launch(row: dict[str, Any], cluster: dict[str, Any], image: Path, ssd: str | None) -> int:
+def launch(row: dict[str, Any], cluster: dict[str, Any], image: Path, ssd: str | None,
+           extra: dict[Path, str] | None = None) -> int:
     """Boot ``row`` in its own cgroups; return the launcher's pid (becomes nspawn's)."""
     name = row["name"]
     groups = cgroup.create(cgroup.lab_roots(), name)
     with open(node_dir(name) / "console.log", "w") as out:
         proc = subprocess.Popen(
-            nspawn_command(row, cluster, image, ssd), stdin=subprocess.DEVNULL, stdout=out,
+            nspawn_command(row, cluster, image, ssd, extra), stdin=subprocess.DEVNULL, stdout=out,
             stderr=subprocess.STDOUT, start_new_session=True,
             preexec_fn=lambda: cgroup.enter(groups),
         )

@@ -9,6 +9,7 @@ the acceptance suite, sabotage and repair. Needs root, systemd-nspawn and deboot
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -26,15 +27,19 @@ from jetson_array import nodetable
 from lab.common import converge, hoststate, keys, master, table, validate
 from lab.common.paths import DERIVED_TABLE, FILES, GUEST_KERNEL_CONFIG, LAB, LAB_PILLAR, REPORTS_DIR, RUN
 from lab.common.shell import run
-from lab.containers import image, lifecycle
+from lab.containers import binfmt, image, lifecycle
 from validation import pillars, probes
 
 pytestmark = pytest.mark.lab
-# The tests' lab: the masters and the lowest-numbered workers, 8 of the table's 24 rows (every
-# role; the 8 sabotages land on 7 nodes and leave one untouched; a third of the CI time of all 24
-# on 2 CPUs). `make demo` and `python -m lab bench` run all 24; LAB_NODES=24 runs these tests on
-# all of them.
-TEST_NODES = 8
+# The tests' lab: the masters and the lowest-numbered workers, 6 of the table's 24 rows (every
+# role: the masters, x86 workers, one arm64 node; the 8 sabotages of x86 nodes land on 4 of them
+# and leave the last worker untouched, the 2 GPU sabotages on the arm64 node). `make demo` and
+# `python -m lab bench` run all 24; LAB_NODES=24 runs these tests on all of them. Was 8 before
+# the arm64 node: under qemu-user it costs the CPU of several x86 nodes (docs/benchmarks.md).
+TEST_NODES = 6
+# TX2-like nodes among them (an arm64 userland under qemu-user, gpu: true: the GPU checks run
+# there, lab/containers/image.py); $LAB_ARM64 names others ("" for none).
+ARM64 = [n for n in os.environ.get("LAB_ARM64", "astro0").split(",") if n]
 # L4T's published default login, the very thing test_stock_accounts_are_locked must catch
 STOCK_LOGIN = "nvidia:nvidia"  # secrets-scan: allow
 
@@ -43,6 +48,7 @@ LAB_SKIPS = {
     "no kernel NFS": r"pillar nfs:mount_now is false",
     "no swapon in containers": r"pillar swap:activate is false",
     "no GPU in containers": r"gpu: false in the node table",
+    "no Tegra GPU on the arm64 nodes, TensorFlow a stub": r"gpu_stack:acceptance:run_job is false",
 }
 # Files the states write; a refused rollout must leave every one untouched.
 WATCHED = "/etc/passwd /etc/group /etc/hosts /etc/hostname /etc/fstab /etc/exports /etc/sudoers.d"
@@ -54,6 +60,8 @@ def _missing_prerequisite() -> str | None:
     for tool in ("systemd-nspawn", "debootstrap", "dpkg-scanpackages", "unshare", "losetup"):
         if shutil.which(tool) is None:
             return f"the container lab needs {tool} (Makefile: make deps)"
+    if ARM64 and not binfmt.CONF.exists():
+        return f"the arm64 nodes need qemu-user-static ({binfmt.CONF}; Makefile: make deps)"
     return None
 
 
@@ -66,7 +74,7 @@ def cluster() -> Iterator[dict[str, Any]]:
     count = int(os.environ.get("LAB_NODES") or TEST_NODES)
     with lifecycle.locked():
         try:
-            yield lifecycle.up(count)
+            yield lifecycle.up(count, arm64=ARM64)
         finally:
             left = lifecycle.down()
             assert not left, f"lab down left things behind: {left}"
@@ -217,6 +225,31 @@ def test_acceptance_suite_passes_on_every_node(cluster: dict[str, Any]) -> None:
     assert not _undocumented_skips(report), f"undocumented skips: {_undocumented_skips(report)}"
 
 
+# The GPU area's checks that run on a TX2-like node; only the TensorFlow job is skipped there.
+GPU_CHECKS = {"test_l4t_release_matches_the_jetpack", "test_cuda_and_cudnn_packages_have_jetpack_versions",
+              "test_nvcc_reports_the_cuda_release", "test_cuda_libraries_are_in_the_linker_cache",
+              "test_python_imports_the_pinned_versions", "test_user_is_in_the_video_group",
+              "test_power_mode_is_the_pillar_mode"}
+
+
+def test_arm64_nodes_are_tx2_like_and_pass_the_gpu_checks(cluster: dict[str, Any]) -> None:
+    """The arm64 nodes run aarch64 binaries with arm64 packages, and the suite's GPU area ran
+    there (the acceptance run above): every check passed but the TensorFlow job, skipped with
+    its reason."""
+    if not ARM64:
+        pytest.skip("no arm64 node in this lab ($LAB_ARM64 is empty)")
+    machines = _on_nodes(ARM64, "uname -m; dpkg --print-architecture; dpkg-query -W -f='${Architecture}' libcudnn6")
+    wrong = {node: out.split() for node, out in machines.items() if out.split() != ["aarch64", "arm64", "arm64"]}
+    assert not wrong, f"not an arm64 userland with the arm64 cuDNN (uname -m, dpkg arch, libcudnn6 arch): {wrong}"
+    report = json.loads((REPORTS_DIR / "acceptance.json").read_text())
+    for node in ARM64:
+        gpu = {c["check"]: c for c in report["hosts"][node]["checks"] if c["area"] == "gpu"}
+        passed = {name for name, check in gpu.items() if check["outcome"] == "passed"}
+        assert passed == GPU_CHECKS, f"{node}: GPU checks passed {sorted(passed)}, want {sorted(GPU_CHECKS)}"
+        job = gpu.get("test_tensorflow_matmul_runs_on_the_gpu", {})
+        assert job.get("outcome") == "skipped" and "run_job is false" in job.get("reason", ""), f"{node}: {job}"
+
+
 def test_nodes_offer_the_key_exchanges_of_the_arrays_sshd(cluster: dict[str, Any]) -> None:
     """lab/files/image/sshd-kex.conf: no sntrup761 hybrid (OpenSSH 7.2 on the array has none), so
     the lab's ssh costs what the array's does (docs/benchmarks.md)."""
@@ -296,7 +329,8 @@ def test_agentless_path_collects_the_mesh_keys_then_salt_ssh_highstate_converges
     assert result.returncode == 0, result.stderr
     collected = yaml.safe_load((agentless.parent / "site" / "ssh_mesh_keys.sls").read_text())
     assert list(collected["ssh_mesh"]["keys"]) == table.names(cluster)
-    nodes = [cluster["masters"][0], next(n for n in table.names(cluster) if n not in cluster["masters"])]
+    workers = [n for n in table.names(cluster) if n not in cluster["masters"] and n not in ARM64]
+    nodes = [cluster["masters"][0], workers[0]]  # x86: an emulated salt-thin highstate costs minutes
     first = _salt_ssh_apply(agentless, nodes)
     failed = {n: r.failed for n, r in first.items() if r.failed}
     assert not failed, f"salt-ssh state.apply failed: {failed}"
@@ -320,7 +354,7 @@ class Sabotage:
     name: str
     area: str
     check: str  # regex over the report's check name
-    on_master: bool = False
+    pool: str = "worker"  # worker (x86 workers first, then masters) | master | gpu (the arm64 nodes)
 
     def command(self, cluster: dict[str, Any]) -> str:
         user = cluster["user"]["name"]
@@ -340,6 +374,10 @@ class Sabotage:
             # sudo: a passwordless rule that takes any argument (in the managed drop-in: re-apply repairs)
             "sudo-rule-without-arguments": f"echo '{user} ALL=(root) NOPASSWD: /usr/bin/killall' >> "
                                            "/etc/sudoers.d/diagnosenet",
+            # the runtime library and its link go, and the linker cache forgets them; dpkg
+            # still lists libcudnn6 as installed
+            "cudnn-library-removed": "rm -f $(dpkg -L libcudnn6 | grep '/libcudnn[.]so[.]') && ldconfig",
+            "power-mode-changed": "nvpmodel -m 0",  # MAXN, not the pillar's mode
         }[self.name]
 
 
@@ -350,29 +388,30 @@ SABOTAGES = [
     # next to sudoers-bad-line but on another node (victims go round the nodes in list order):
     # its own catch, not the bad line's
     Sabotage("sudo-rule-without-arguments", "sudo", r"^test_every_passwordless_rule_has_an_argument_list"),
-    Sabotage("export-widened", "nfs", r"^test_exports_file_matches_pillar", on_master=True),
+    Sabotage("export-widened", "nfs", r"^test_exports_file_matches_pillar", pool="master"),
     Sabotage("fstab-cloud1-deleted", "nfs", r"^test_cloud_mount_has_its_fstab_entry\[cloud/1\]"),
     Sabotage("video-group-dropped", "users", r"^test_user_is_in_pillar_groups"),
     Sabotage("stock-account-unlocked", "users", r"^test_stock_accounts_are_locked"),
+    Sabotage("cudnn-library-removed", "gpu", r"^test_cuda_libraries_are_in_the_linker_cache", pool="gpu"),
+    Sabotage("power-mode-changed", "gpu", r"^test_power_mode_is_the_pillar_mode", pool="gpu"),
 ]
 
 
 def _victims(cluster: dict[str, Any]) -> dict[str, str]:
-    """Sabotage name -> node: masters for master-only mutations, else workers first."""
+    """Sabotage name -> node: masters for master-only mutations, the arm64 nodes for GPU ones
+    (none without them), else the x86 workers but the last (which stays untouched), then masters."""
     masters = list(cluster["masters"])
-    others = [n for n in table.names(cluster) if n not in masters] + masters
-    victims = {}
-    for index, sabotage in enumerate(SABOTAGES):
-        pool = masters if sabotage.on_master else others
-        victims[sabotage.name] = pool[index % len(pool)]
-    return victims
+    workers = [n for n in table.names(cluster) if n not in masters and n not in ARM64]
+    pools = {"master": masters, "gpu": ARM64, "worker": workers[:-1] + masters}
+    return {sabotage.name: pools[sabotage.pool][index % len(pools[sabotage.pool])]
+            for index, sabotage in enumerate(SABOTAGES) if pools[sabotage.pool]}
 
 
 @pytest.fixture(scope="module")
 def sabotaged(cluster: dict[str, Any]) -> dict[str, Any]:
     """Every sabotage applied to its node, then one run of the suite: its JSON report."""
     victims = _victims(cluster)
-    for sabotage in SABOTAGES:
+    for sabotage in [s for s in SABOTAGES if s.name in victims]:
         node = victims[sabotage.name]
         run(["ssh", "-F", str(validate.keys.SSH_CONFIG), "-o", "ControlMaster=no", node,
              sabotage.command(cluster)], what=f"sabotage {sabotage.name} on {node}")
@@ -384,6 +423,8 @@ def sabotaged(cluster: dict[str, Any]) -> dict[str, Any]:
 @pytest.mark.parametrize("sabotage", SABOTAGES, ids=lambda s: s.name)
 def test_suite_names_the_sabotaged_node_and_check(sabotage: Sabotage,
                                                   sabotaged: dict[str, Any]) -> None:
+    if sabotage.name not in sabotaged["victims"]:
+        pytest.skip(f"{sabotage.name}: no arm64 node in this lab ($LAB_ARM64 is empty)")
     node = sabotaged["victims"][sabotage.name]
     host = sabotaged["report"]["hosts"][node]
     failed = [c for c in host["checks"] if c["outcome"] == "failed"]
@@ -407,6 +448,33 @@ def test_reapply_repairs_the_sabotage(cluster: dict[str, Any], sabotaged: dict[s
     code, report = _suite("repaired", tier="quick")
     failing = {n: h["first_failure"] for n, h in report["hosts"].items() if h["status"] != "passed"}
     assert not failing and code == 0, f"the suite still fails after the re-apply: {failing}"
+
+
+def test_wrong_l4t_release_is_caught_and_the_gpu_states_refuse(cluster: dict[str, Any]) -> None:
+    """An arm64 node "reflashed" to L4T R28.2.1 under JetPack 3.1's stack: the suite names the
+    release, and a re-apply cannot repair it (the release is the flash's, not Salt's): the GPU
+    states' gate refuses, naming both sides, and nothing changes; with R28.1 back it converges."""
+    if not ARM64:
+        pytest.skip("no arm64 node in this lab ($LAB_ARM64 is empty)")
+    node, release = ARM64[0], "/etc/nv_tegra_release"
+    _ssh_root(node, f"cp -p {release} /root/nv_tegra_release.saved && "
+                    f"sed -i '1s/REVISION: 1.0/REVISION: 2.1/' {release}", what=f"R28.2.1 on {node}")
+    try:
+        master.salt(node, "saltutil.refresh_grains")
+        refused = _apply_sls(node, "gpu_stack")
+        gate = refused.failed.get("gpu-stack-jetpack-matches", "")
+        assert "L4T R28 REVISION 2.1" in gate and "needs L4T R28 REVISION 1.0" in gate, refused.failed
+        assert not refused.changed, f"{node}: the refused apply changed {refused.changed}"
+        code, report = validate.run_suite(REPORTS_DIR / "wrong-l4t.json", ["--tier", "quick", f"--hosts={node}"],
+                                          quiet=True)
+        failed = [c for c in report["hosts"][node]["checks"] if c["outcome"] == "failed" and c["area"] == "gpu"]
+        assert [c["check"] for c in failed] == ["test_l4t_release_matches_the_jetpack"], failed
+        assert "L4T R28.2.1 is flashed" in failed[0]["reason"] and code == 1, (code, failed[0])
+    finally:
+        _ssh_root(node, f"cp -p /root/nv_tegra_release.saved {release}", what=f"R28.1 back on {node}")
+        master.salt(node, "saltutil.refresh_grains")
+    again = _apply_sls(node, "gpu_stack")
+    assert not again.failed and not again.changed, f"{node}: {again.failed or again.changed}"
 
 
 # --- Attacks on what root installs or publishes: a swapped file of the install package, a ----
@@ -433,8 +501,9 @@ def test_swapped_package_file_with_mtime_restored_is_refused(cluster: dict[str, 
     artifact = next(a["file"] for a in stack["jetpacks"][str(stack["jetpack"])]["artifacts"] if a["role"] == "cudnn")
     path, saved = quote(f"{stack['package_dir']}/{artifact}"), quote(f"/root/{Path(artifact).name}.saved")
     names = table.names(cluster)
-    victim = next(n for n in names if n not in cluster["masters"])
-    keeper = next(n for n in names if n not in (victim, owner))
+    x86 = [n for n in names if n not in ARM64]  # the share's package is the amd64 one
+    victim = next(n for n in x86 if n not in cluster["masters"])
+    keeper = next(n for n in x86 if n not in (victim, owner))
     local = "/var/cache/jetson-array/install-package"
     _ssh_root(owner, f"cp -p {path} {saved} && head -c $(stat -c %s {path}) /dev/urandom > {path}.x "
                      f"&& cat {path}.x > {path} && rm {path}.x && touch -r {saved} {path}",
@@ -524,19 +593,21 @@ def test_throttled_node_is_a_cpu_outlier_and_left_out_of_the_hostfile(cluster: d
     cpu_mops outlier, leaves it out of the hostfile and exits 1 under --min-nodes <all>; with the
     quota back, the gate passes; both runs are in the lab's history. Both runs are whole runs (a
     -k selection certifies no node: validation/plugin.py complete()); the one with the quota back
-    is the quick tier (the fingerprint phase ran in the throttled one)."""
-    names = table.names(cluster)
+    is the quick tier (the fingerprint phase ran in the throttled one). The x86 nodes only: a
+    node is compared with its own machine type, and the arm64 ones' emulated jobs would only
+    lengthen both runs."""
+    names = [n for n in table.names(cluster) if n not in ARM64]
     victim = next((name for name in names if name not in cluster["masters"]), names[-1])
-    hostfile = tmp_path / "hostfile"
+    hostfile, hosts = tmp_path / "hostfile", f"--hosts={','.join(names)}"
     _cpu_quota(victim, THROTTLED_SHARE)
     try:
-        code, report, listed = _gate_run("gate-throttled", hostfile, len(names), ["--tier", "full"])
+        code, report, listed = _gate_run("gate-throttled", hostfile, len(names), ["--tier", "full", hosts])
     finally:
         _cpu_quota(victim, None)
     assert list(_cpu_outliers(report)) == [victim], f"cpu_mops outliers: {_cpu_outliers(report)}"
     assert listed == [name for name in names if name != victim], f"hostfile lists {listed}"
     assert code == 1, f"pytest exited {code} with {victim} throttled and --min-nodes {len(names)}"
-    code, again, listed = _gate_run("gate-restored", hostfile, len(names), ["--tier", "quick"])
+    code, again, listed = _gate_run("gate-restored", hostfile, len(names), ["--tier", "quick", hosts])
     failing = {n: h["first_failure"] for n, h in again["hosts"].items() if h["status"] != "passed"}
     assert (code, failing) == (0, {}), f"with the quota back: exit {code}, failing {failing}"
     assert listed == names

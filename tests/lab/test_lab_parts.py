@@ -125,3 +125,91 @@ def test_one_lab_at_a_time_in_a_run_folder(tmp_path, monkeypatch) -> None:
     hoststate.save({})
     hoststate.take_over("nodes", lambda: downs.append("nodes"))
     assert downs == ["vms"]
+
+
+# --- arm64 nodes (python -m lab up --arm64) ---
+
+def test_arm64_nodes_become_gpu_nodes_and_an_unknown_one_is_named(cluster: dict) -> None:
+    marked = table.with_arm64(cluster, ["astro0"])
+    gpu = {r["name"] for r in marked["nodes"] if r["gpu"]}
+    assert gpu == {"astro0"} | {r["name"] for r in cluster["nodes"] if r["gpu"]}
+    assert [r["name"] for r in marked["nodes"]] == table.names(cluster)
+    with pytest.raises(nodetable.NodeTableError, match=r"--arm64 astro99: not a node of this lab"):
+        table.with_arm64(table.select(cluster, 4), ["astro0", "astro99"])
+
+
+def test_each_architecture_has_an_image_of_its_own() -> None:
+    amd64, arm64 = image.image_dir("amd64"), image.image_dir("arm64")
+    assert amd64.name.startswith("amd64-") and arm64.name.startswith("arm64-")
+    assert amd64.name[6:] != arm64.name[6:], "one recipe hash for both architectures"
+
+
+@pytest.mark.parametrize("node, included", [("astro0", True), ("astro1", False)])
+def test_only_the_arm64_nodes_get_the_arm64_package_pillar(node: str, included: bool) -> None:
+    import jinja2
+    import yaml
+
+    from lab.containers import install_package
+
+    text = jinja2.Template(install_package.arch_pillar(["astro0", "astro2"])).render(grains={"id": node})
+    data = yaml.safe_load(text)
+    assert data == ({"include": ["lab_fixture_arm64"]} if included else {}), text
+    assert "lab_arch" in (LAB_TABLE.parent / "pillar" / "site.sls").read_text(), "site.sls does not include it"
+
+
+@pytest.fixture
+def fake_binfmt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """binfmt_misc as a folder (mounted: it has ``register``) and the lab state beside it."""
+    from lab.common import hoststate
+    from lab.containers import binfmt
+
+    misc = tmp_path / "binfmt_misc"
+    misc.mkdir()
+    (misc / "register").write_text("")
+    conf = tmp_path / "qemu-aarch64.conf"
+    conf.write_text(":qemu-aarch64:M::x:y:/usr/libexec/qemu-binfmt/aarch64-binfmt-P:OPF\n")
+    monkeypatch.setattr(binfmt, "MISC", misc)
+    monkeypatch.setattr(binfmt, "CONF", conf)
+    monkeypatch.setattr(hoststate, "STATE_FILE", tmp_path / "state.json")
+    return misc
+
+
+def test_binfmt_entry_registered_before_the_lab_is_used_and_left(fake_binfmt: Path) -> None:
+    from lab.containers import binfmt
+
+    (fake_binfmt / "qemu-aarch64").write_text("enabled\ninterpreter /x\nflags: POF\n")
+    binfmt.register()
+    assert binfmt.restore() == [] and binfmt.leftovers() == []
+    assert (fake_binfmt / "qemu-aarch64").read_text().startswith("enabled")
+
+
+def test_binfmt_entry_without_the_fix_binary_flag_is_refused(fake_binfmt: Path) -> None:
+    from lab.common.shell import LabError
+    from lab.containers import binfmt
+
+    (fake_binfmt / "qemu-aarch64").write_text("enabled\ninterpreter /x\nflags: \n")
+    with pytest.raises(LabError, match=r"without the F flag .*\(echo -1 >"):
+        binfmt.register()
+
+
+def test_binfmt_down_removes_the_entry_the_lab_registered(fake_binfmt: Path) -> None:
+    from lab.common import hoststate
+    from lab.containers import binfmt
+
+    (fake_binfmt / "qemu-aarch64").write_text("enabled\nflags: OPF\n")
+    hoststate.update(binfmt={"registered": True})
+    assert binfmt.leftovers() == ["binfmt: registered not undone"]
+    assert binfmt.restore() == ["binfmt qemu-aarch64"]
+    assert (fake_binfmt / "qemu-aarch64").read_text() == "-1\n", "the entry was not removed"
+    assert binfmt.leftovers() == [] and "binfmt" not in hoststate.load()
+
+
+def test_arm64_is_a_container_lab_option(capsys: pytest.CaptureFixture[str]) -> None:
+    from lab import cli
+
+    for argv, offered in ((["up", "--help"], True), (["vm", "up", "--help"], False)):
+        with pytest.raises(SystemExit):
+            cli.main(argv)
+        assert ("--arm64" in capsys.readouterr().out) is offered, argv
+    args = cli.parser().parse_args(["demo", "--arm64", "astro0, astro1"])
+    assert args.arm64 == ["astro0", "astro1"]

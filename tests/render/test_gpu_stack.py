@@ -180,6 +180,21 @@ def test_every_artifact_is_installed_from_the_verified_local_copy(gpu_node):
     assert chunks[VERIFIED]["unless"][0]["local"] == LOCAL
 
 
+def test_cudnn_with_a_file_gone_is_installed_again_from_the_local_copies(gpu_node):
+    """pkg.installed leaves a package dpkg lists as installed, even with its library deleted:
+    dpkg --verify finds the missing file, and the verified copies are installed again (then
+    ldconfig), so a re-apply repairs the node."""
+    _node, chunks = gpu_node
+    debs = _sources(chunks["gpu-stack-cudnn"])
+    packages = [next(iter(entry)) for entry in chunks["gpu-stack-cudnn"]["sources"]]
+    assert packages == ["libcudnn6", "libcudnn6-dev"] and all(d.startswith(LOCAL + "/") for d in debs)
+    state = chunks["gpu-stack-cudnn-verified"]
+    assert state["name"].split() == ["dpkg", "-i", *debs]
+    assert state["unless"] == f'test -z "$(dpkg --verify {" ".join(packages)} | grep -v \' /usr/share/doc/\')"'
+    assert "gpu-stack-cudnn" in requisites(state)
+    assert "gpu-stack-cudnn-verified" in requisites(chunks["gpu-stack-ldconfig"])
+
+
 def test_nvpmodel_mode_is_refused_unless_an_integer_and_reaches_the_shell_quoted(tmp_path):
     site = {"gpu_stack": {"install_without_gpu": True, "nvpmodel_mode": "2; touch /tmp/p"}}
     (tmp_path / "bad").mkdir()
@@ -281,9 +296,9 @@ from lab.fixtures import build as fixtures  # noqa: E402
 from lab.fixtures import wheels as fixture_wheels  # noqa: E402
 
 
-def _build(out: Path, tmp: Path) -> dict[str, Any]:
+def _build(out: Path, tmp: Path, arch: str | None = None) -> dict[str, Any]:
     pip = fixture_wheels.build_wheel(tmp / "pip", "pip", "21.3.1", "pip")  # stands in for the real pip
-    return fixtures.build(out, pip, fixtures.host_arch())
+    return fixtures.build(out, pip, arch or fixtures.host_arch())
 
 
 @pytest.fixture(scope="module")
@@ -291,6 +306,14 @@ def fixture_package(tmp_path_factory) -> tuple[Path, dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("fixture")
     out = tmp / "UTXJetson2_install_packages"
     return out, _build(out, tmp)
+
+
+@pytest.fixture(scope="module")
+def arm64_package(tmp_path_factory) -> tuple[Path, dict[str, Any]]:
+    """The package for the lab's arm64 (TX2-like) nodes: lab/fixtures/build.py --arch arm64."""
+    tmp = tmp_path_factory.mktemp("fixture-arm64")
+    out = tmp / "UTXJetson2_install_packages"
+    return out, _build(out, tmp, "arm64")
 
 
 def deb_field(deb: Path, field: str) -> str:
@@ -402,19 +425,101 @@ def test_fixture_package_is_sealed_root_owned(tmp_path):
         assert (info.st_uid, info.st_gid, info.st_mode & 0o022) == (0, 0, 0), path
 
 
+def digests(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): manifest.sha256_file(str(p)) for p in sorted(root.rglob("*")) if p.is_file()}
+
+
 def test_fixture_build_is_deterministic(fixture_package, tmp_path):
     out, pillar = fixture_package
     again = _build(tmp_path / "again", tmp_path)
     assert again == pillar
-
-    def digests(root: Path) -> dict[str, str]:
-        return {
-            str(p.relative_to(root)): manifest.sha256_file(str(p))
-            for p in sorted(root.rglob("*"))
-            if p.is_file()
-        }
-
     assert digests(tmp_path / "again") == digests(out)
+
+
+def test_fixture_build_is_deterministic_for_arm64(arm64_package, tmp_path):
+    out, pillar = arm64_package
+    assert _build(tmp_path / "again", tmp_path, "arm64") == pillar
+    assert digests(tmp_path / "again") == digests(out)
+
+
+CUDNN = "libcudnn6_6.0.21-1+cuda8.0_arm64.deb"
+CUDNN_DEV = "libcudnn6-dev_6.0.21-1+cuda8.0_arm64.deb"
+TOOLKIT = "var/cuda-repo-8-0-local/cuda-toolkit-8-0_8.0.84-1_{arch}.deb"
+REPO_DEB = "cuda-repo-l4t-8-0-local_8.0.84-1_arm64.deb"
+# ELF e_machine (System V ABI): what the node's ld.so and ldconfig must find in the stubs
+ELF_MACHINE = {"amd64": 62, "arm64": 183}  # EM_X86_64, EM_AARCH64
+
+
+def elf_machine(path: Path) -> int:
+    """e_machine of a little-endian ELF file (the header's 2 bytes at offset 18)."""
+    header = path.read_bytes()[:20]
+    assert header[:4] == b"\x7fELF" and header[5] == 1, f"{path}: not a little-endian ELF file"
+    return int.from_bytes(header[18:20], "little")
+
+
+def soname(path: Path) -> str:
+    """The SONAME in the dynamic section (readelf reads any architecture's ELF)."""
+    dynamic = fixtures.debs._run(["readelf", "-d", str(path)]).stdout
+    return next(line.split("[")[1].rstrip("]") for line in dynamic.splitlines() if "(SONAME)" in line)
+
+
+def unpacked_libraries(out: Path, arch: str, tmp: Path) -> dict[str, Path]:
+    """The ELF stubs of a built package (cuDNN debs and the toolkit inside the repo deb), by SONAME wanted."""
+    for deb in (CUDNN, REPO_DEB):
+        fixtures.debs._run(["dpkg-deb", "-x", str(out / deb), str(tmp / "root")])
+    fixtures.debs._run(["dpkg-deb", "-x", str(tmp / "root" / TOOLKIT.format(arch=arch)), str(tmp / "root")])
+    lib64 = tmp / "root/usr/local/cuda-8.0/lib64"
+    return {
+        "libcudnn.so.6": tmp / f"root/usr/lib/{fixtures.debs.MULTIARCH[arch]}/libcudnn.so.6.0.21",
+        "libcudart.so.8.0": lib64 / "libcudart.so.8.0.84",
+        "libcublas.so.8.0": lib64 / "libcublas.so.8.0.84",
+    }
+
+
+@pytest.mark.parametrize("arch", ["amd64", "arm64"])
+def test_fixture_elf_stubs_are_built_for_the_package_architecture(arch, fixture_package, arm64_package, tmp_path):
+    """An arm64 package with x86-64 stubs would install, and ldconfig on the node would skip them."""
+    out = {"amd64": fixture_package, "arm64": arm64_package}[arch][0]
+    for wanted, lib in unpacked_libraries(out, arch, tmp_path).items():
+        assert (elf_machine(lib), soname(lib)) == (ELF_MACHINE[arch], wanted), lib
+
+
+def test_fixture_arm64_debs_say_arm64_and_use_the_aarch64_library_directory(arm64_package, tmp_path):
+    out, _ = arm64_package
+    for deb in (CUDNN, CUDNN_DEV):
+        assert deb_field(out / deb, "Architecture") == "arm64"
+        assert not any("x86_64" in path for path in deb_contents(out / deb)), deb
+    assert {"./usr/lib/aarch64-linux-gnu/libcudnn.so.6", "./usr/lib/aarch64-linux-gnu/libcudnn.so.6.0.21"} <= (
+        deb_contents(out / CUDNN))
+    assert "./usr/lib/aarch64-linux-gnu/libcudnn.so" in deb_contents(out / CUDNN_DEV)
+    assert deb_field(out / REPO_DEB, "Architecture") == "all"
+    fixtures.debs._run(["dpkg-deb", "-x", str(out / REPO_DEB), str(tmp_path / "root")])
+    toolkit = tmp_path / "root" / TOOLKIT.format(arch="arm64")
+    assert deb_field(toolkit, "Architecture") == "arm64"
+    assert "Architecture: arm64\n" in (tmp_path / "root/var/cuda-repo-8-0-local/Packages").read_text()
+
+
+def test_fixture_pillar_names_the_tegrastats_each_architecture_has(fixture_package, arm64_package):
+    """amd64 nodes copy the checkout's stub; the arm64 nodes' pillar, merged over the amd64 one,
+    names the board's path, where their image has the L4T stand-in (lab/containers/l4t.py)."""
+    capture = {arch: package[1]["diagnosenet"]["capture"]
+               for arch, package in (("amd64", fixture_package), ("arm64", arm64_package))}
+    assert capture == {"amd64": {"tegrastats_source": "enerGyPU/dataCapture/tegrastats"},
+                       "arm64": {"tegrastats_source": "/home/nvidia/tegrastats"}}
+    out, pillar = arm64_package
+    real = yaml.safe_load((PILLAR / "gpu.sls").read_text())["gpu_stack"]
+    merged = package_tool.merge(real, pillar["gpu_stack"])
+    report = manifest.check_directory(str(out), manifest.compose(merged, "3.1"), "3.1")
+    assert report["result"] is True, report["comment"]
+
+
+def test_fixture_builder_names_the_missing_cross_binutils(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(SystemExit, match=r"aarch64-linux-gnu-as not found.*apt-get install binutils-aarch64-linux-gnu"):
+        _build(tmp_path / "out", tmp_path, "arm64")
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(SystemExit, match="--arch mips: the fixture builds for amd64, arm64 only"):
+        fixtures.debs.binutil("mips", "as")
 
 
 def test_fixture_builder_refuses_to_wipe_a_foreign_directory(tmp_path):

@@ -273,7 +273,7 @@ def test_lab_demo_ends_with_the_table_and_the_page(monkeypatch, tmp_path: Path, 
     monkeypatch.setattr(validate.subprocess, "run", suite)
     monkeypatch.setattr(validate.table, "load", lambda _path: {"name_prefix": "astro"})
     monkeypatch.setattr(converge, "main", lambda rollout_first: 0)
-    monkeypatch.setattr(lifecycle, "up", lambda nodes, rebuild: None)
+    monkeypatch.setattr(lifecycle, "up", lambda nodes, rebuild, arm64=None: None)
     monkeypatch.setattr(lifecycle, "down", lambda: [])
     args = cli.parser().parse_args(["demo"])
     assert args.func(args) == 1  # not through cli.run: no lab lock
