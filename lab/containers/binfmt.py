@@ -4,7 +4,12 @@ qemu-user-static once binfmt_misc knows the interpreter.
 `up` mounts binfmt_misc if the host has not, and registers Debian's qemu-aarch64 entry
 (/usr/lib/binfmt.d/qemu-aarch64.conf, flags OPF: F opens the interpreter at registration, so
 it runs inside a container's root too); each change is recorded in the lab state and `down`
-undoes exactly what `up` did. An entry that was there before the lab is used, not removed.
+undoes exactly what `up` did (each change is recorded before it is made). An entry that was
+there before the lab is used, not removed, if it is this interpreter without the C flag: with
+C (Ubuntu's and some container tools' default) the kernel runs a setuid aarch64 binary as its
+owner while qemu still reads the caller's QEMU_* environment, so any host user could become
+root through the world-readable image's setuid binaries. Without C, sudo and su do not work for
+a non-root user inside an arm64 node (the lab's sudo tests run on x86 nodes).
 """
 
 from __future__ import annotations
@@ -19,10 +24,10 @@ NAME = "qemu-aarch64"
 CONF = Path("/usr/lib/binfmt.d") / f"{NAME}.conf"
 
 
-def _flags(entry: Path) -> str:
-    """The flags line of a registered entry ('flags: POF')."""
+def _field(entry: Path, name: str) -> str:
+    """A line of a registered entry ('flags: POF', 'interpreter /usr/libexec/...')."""
     lines = entry.read_text().splitlines()
-    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("flags:")), "")
+    return next((line.split(name, 1)[1].strip(" :") for line in lines if line.startswith(name)), "")
 
 
 def register() -> None:
@@ -30,16 +35,19 @@ def register() -> None:
     if not CONF.exists():
         raise LabError(f"arm64 nodes need qemu-user-static ({CONF} is missing): `make deps`")
     if not (MISC / "register").exists():
-        run(["mount", "-t", "binfmt_misc", "binfmt_misc", MISC], what="mount binfmt_misc")
         hoststate.update(binfmt={"mounted": True})
+        run(["mount", "-t", "binfmt_misc", "binfmt_misc", MISC], what="mount binfmt_misc")
     entry = MISC / NAME
     if not entry.exists():
-        (MISC / "register").write_text(CONF.read_text().strip() + "\n")
         hoststate.update(binfmt={"registered": True})
-    if "F" not in _flags(entry):
-        raise LabError(f"{entry} is registered without the F flag (flags: {_flags(entry)!r}): "
-                       "its interpreter cannot run inside a container; remove it "
-                       f"(echo -1 > {entry}) and `up` registers {CONF}")
+        (MISC / "register").write_text(CONF.read_text().strip() + "\n")
+    flags, interpreter = _field(entry, "flags"), _field(entry, "interpreter")
+    wanted = CONF.read_text().strip().split(":")[6]
+    if "F" not in flags or "C" in flags or interpreter != wanted:
+        raise LabError(f"{entry} (flags {flags!r}, interpreter {interpreter!r}) is not {CONF}: the "
+                       "lab needs flag F (the interpreter inside containers), not C (setuid "
+                       f"binaries as root under qemu), and {wanted}; remove it (echo -1 > {entry}) "
+                       "and `up` registers its own")
 
 
 def restore() -> list[str]:

@@ -28,8 +28,8 @@ STATE_DIR = "var/lib/nvpmodel"
 
 
 def stage(rootfs: Path) -> None:
-    """Write every stand-in into ``rootfs`` with its mode, root-owned as on the board (the sudo
-    wrapper of the energy capture refuses a tegrastats that others could change)."""
+    """Write every stand-in into ``rootfs`` with its mode, root-owned (the diagnosenet formula
+    copies tegrastats from there to the root-owned copy its sudo wrapper runs)."""
     for source, (dest, mode) in STAGED.items():
         _make_dirs(rootfs, Path(dest).parent)
         os.chown(write(rootfs / dest, source.read_text(encoding="utf-8"), mode), 0, 0)

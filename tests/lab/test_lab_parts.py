@@ -174,29 +174,40 @@ def fake_binfmt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return misc
 
 
+QEMU = "/usr/libexec/qemu-binfmt/aarch64-binfmt-P"  # the interpreter of fake_binfmt's conf
+
+
 def test_binfmt_entry_registered_before_the_lab_is_used_and_left(fake_binfmt: Path) -> None:
     from lab.containers import binfmt
 
-    (fake_binfmt / "qemu-aarch64").write_text("enabled\ninterpreter /x\nflags: POF\n")
+    (fake_binfmt / "qemu-aarch64").write_text(f"enabled\ninterpreter {QEMU}\nflags: POF\n")
     binfmt.register()
     assert binfmt.restore() == [] and binfmt.leftovers() == []
     assert (fake_binfmt / "qemu-aarch64").read_text().startswith("enabled")
 
 
-def test_binfmt_entry_without_the_fix_binary_flag_is_refused(fake_binfmt: Path) -> None:
+@pytest.mark.parametrize("interpreter, flags", [
+    (QEMU, ""),  # no F: the interpreter cannot be found inside a container
+    (QEMU, "OCF"),  # C: setuid aarch64 binaries as root, the caller's QEMU_* obeyed
+    ("/tmp/qemu-aarch64", "OPF"),  # another interpreter than Debian's
+])
+def test_binfmt_entry_the_lab_cannot_use_safely_is_refused(fake_binfmt: Path, interpreter: str,
+                                                           flags: str) -> None:
+    from lab.common import hoststate
     from lab.common.shell import LabError
     from lab.containers import binfmt
 
-    (fake_binfmt / "qemu-aarch64").write_text("enabled\ninterpreter /x\nflags: \n")
-    with pytest.raises(LabError, match=r"without the F flag .*\(echo -1 >"):
+    (fake_binfmt / "qemu-aarch64").write_text(f"enabled\ninterpreter {interpreter}\nflags: {flags}\n")
+    with pytest.raises(LabError, match=r"not .*qemu-aarch64.conf: .*not C .*\(echo -1 >"):
         binfmt.register()
+    assert "binfmt" not in hoststate.load(), "a refused entry was recorded as the lab's"
 
 
 def test_binfmt_down_removes_the_entry_the_lab_registered(fake_binfmt: Path) -> None:
     from lab.common import hoststate
     from lab.containers import binfmt
 
-    (fake_binfmt / "qemu-aarch64").write_text("enabled\nflags: OPF\n")
+    (fake_binfmt / "qemu-aarch64").write_text(f"enabled\ninterpreter {QEMU}\nflags: OPF\n")
     hoststate.update(binfmt={"registered": True})
     assert binfmt.leftovers() == ["binfmt: registered not undone"]
     assert binfmt.restore() == ["binfmt qemu-aarch64"]
