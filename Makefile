@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 APT_PACKAGES := python3-venv git debootstrap systemd-container nfs-kernel-server sudo \
 	openssh-server openssh-client dpkg-dev iproute2 bridge-utils e2fsprogs util-linux \
 	vde2 qemu-system-x86 qemu-utils ruby vagrant shellcheck chromium chromium-driver \
-	binutils-aarch64-linux-gnu qemu-user-static
+	binutils-aarch64-linux-gnu qemu-user-static mmdebstrap arch-test
 PYTEST_ARGS ?=
 
 .PHONY: deps apt venv test test-unit test-vm demo lab-down clean
