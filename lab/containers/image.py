@@ -162,8 +162,8 @@ def _debootstrap(rootfs: Path, sources: list[aptsources.Source], log: Path, arch
                  f"--cache-dir={ensure(CACHE / 'debootstrap')}", release, rootfs,
                  aptsources.mirror(sources)], what="debootstrap", log=log)
     write(rootfs / "etc/apt/sources.list", "".join(s.line() + "\n" for s in sources))
-    if arch == NATIVE:
-        in_root(rootfs, "apt-get update -q && apt-get dist-upgrade -q -y", log)
+    upgrade = " && apt-get dist-upgrade -q -y" if arch == NATIVE else ""  # mmdebstrap's is current
+    in_root(rootfs, "apt-get update -q" + upgrade, log)  # mmdebstrap removes the package lists
 
 
 def _wheels(arch: str, log: Path) -> Path:
