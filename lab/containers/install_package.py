@@ -49,9 +49,10 @@ def target(cluster: dict[str, Any], cloud: Path) -> Path:
     return cloud / str(_mount(cluster)["index"]) / cluster["install_package"]["dir"]
 
 
-def node_path(cluster: dict[str, Any]) -> str:
-    """gpu_stack:package_dir on a node: where the arm64 package is bind-mounted."""
-    return f"{_mount(cluster)['path']}/{cluster['install_package']['dir']}"
+def node_path(cluster: dict[str, Any], node: str) -> str:
+    """gpu_stack:package_dir of ``node`` as the table's pillar gives it: where the arm64
+    package is bind-mounted."""
+    return nodetable.pillar_for(cluster, node)["gpu_stack"]["package_dir"]
 
 
 def pip_wheel() -> Path:

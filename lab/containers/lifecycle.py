@@ -53,14 +53,14 @@ def up(count: int | None = None, rebuild: bool = False,
         master.write_config(str(address.ip), names)
         master.start(str(address.ip))
     install_package.provide(cluster, CLOUD_DIR, arm64)
-    arm64_package = {install_package.ARM64_PACKAGE: install_package.node_path(cluster)}
     with step(f"nodes: booting {len(names)} containers"):
         for row in cluster["nodes"]:
             nodes.seed(row, cluster, str(address.ip))
             ssd = nodes.ssd_attach(row["name"]) if "ssd" in row else None
             foreign = row["name"] in arm64
+            package = {install_package.ARM64_PACKAGE: install_package.node_path(cluster, row["name"])}
             nodes.launch(row, cluster, images["arm64" if foreign else "amd64"], ssd,
-                         arm64_package if foreign else None)
+                         package if foreign else None)
     wait_ready(cluster, timeout=600 if arm64 else 300)
     return cluster
 
